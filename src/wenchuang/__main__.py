@@ -1,0 +1,5 @@
+import sys
+
+from wenchuang.cli import main
+
+sys.exit(main())

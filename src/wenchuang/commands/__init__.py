@@ -1,0 +1,1 @@
+"""Subcommands of the `wenchuang` CLI, one module per area (see wenchuang.cli)."""

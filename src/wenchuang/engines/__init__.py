@@ -1,0 +1,1 @@
+"""Engines turn a DesignRequest into a DesignResult: `classic` (no weights) and `anytext`."""

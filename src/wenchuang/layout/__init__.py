@@ -1,0 +1,1 @@
+"""Fonts, polygons, glyph rendering and auto layout. No torch here."""

@@ -1,0 +1,1 @@
+"""wenchuang.training"""

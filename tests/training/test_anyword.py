@@ -1,0 +1,146 @@
+"""filter-anyword: streaming parse, every filter with exact counts, CLI output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wenchuang.cli import main
+from wenchuang.errors import WenchuangError
+from wenchuang.training.anyword import (
+    AnyWordHeader,
+    FilterConfig,
+    count_scripts,
+    filter_anyword,
+    is_watermark_text,
+    iter_anyword,
+)
+
+BOX = [[10, 10], [200, 10], [200, 60], [10, 60]]
+
+
+def line(text, valid=True, **extra):
+    return {"polygon": BOX, "text": text, "language": "Chinese", "valid": valid, **extra}
+
+
+def entry(name, lines, **extra):
+    return {"img_name": name, "caption": "a photo", "annotations": lines, "width": 512, "height": 512, **extra}
+
+
+CRAFTED = [
+    entry("keep_plain.jpg", [line("文创中心"), line("三星堆")]),
+    entry("no_annotations.jpg", []),
+    entry("wm_score.jpg", [line("金沙遗址")], wm_score=0.9),
+    entry("wm_text.jpg", [line("太阳神鸟"), line("www.example.com", valid=False)]),
+    entry("all_invalid.jpg", [line("青铜", valid=False)]),
+    entry("too_many.jpg", [line(t) for t in "一二三四五六"]),
+    entry("too_long.jpg", [line("长" * 21)]),
+    entry("missing_glyph.jpg", [line("金沙😀")]),
+    entry("small.jpg", [line("小图")], width=200),
+    entry("latin.jpg", [line("Hello World 你好")]),
+    entry("keep_low_score.jpg", [line("青铜大立人", rec_score=0.9), line("模糊", rec_score=0.3)]),
+    {"img_name": "keep_no_size.jpg", "annotations": [line("纵目面具青铜 A")]},
+]
+
+
+@pytest.fixture
+def crafted(tmp_path):
+    path = tmp_path / "anyword.json"
+    doc = {"data_root": "/data/imgs", "data_list": CRAFTED, "info": {"version": 1}}
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 64, 1 << 20])
+def test_streaming_reader_matches_json_load(crafted, chunk):
+    header = AnyWordHeader()
+    entries = list(iter_anyword(crafted, header, chunk=chunk))
+    assert entries == CRAFTED
+    assert header.before == {"data_root": "/data/imgs"}
+    assert header.after == {"info": {"version": 1}}
+
+
+def test_reader_rejects_other_json(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data_root": "x", "items": []}')
+    with pytest.raises(WenchuangError, match="no data_list"):
+        list(iter_anyword(bad))
+    bad.write_text('{"data_list": [{"img_name": "a"}, ')
+    with pytest.raises(WenchuangError, match="not an AnyWord JSON file"):
+        list(iter_anyword(bad, chunk=4))
+    bad.write_text("[1, 2]")
+    with pytest.raises(WenchuangError, match="expected '\\{'"):
+        list(iter_anyword(bad))
+
+
+def test_helpers():
+    assert count_scripts("Hello 你好!") == (2, 5)
+    assert is_watermark_text("@三星堆博物馆") and is_watermark_text("图虫创意") and is_watermark_text("a.com")
+    assert not is_watermark_text("三星堆博物馆") and not is_watermark_text("COMPANY")
+
+
+def test_filter_exact_counts(crafted, tmp_path):
+    out = tmp_path / "out" / "filtered.json"
+    stats = filter_anyword(crafted, out, FilterConfig(min_rec_score=0.5), progress=False)
+    assert stats.entries == 12 and stats.kept == 3
+    assert stats.as_dict()["dropped"] == {
+        "no_annotations": 1,
+        "watermark_score": 1,
+        "watermark_text": 1,
+        "too_few_lines": 1,
+        "too_many_lines": 1,
+        "line_too_long": 1,
+        "missing_glyphs": 1,
+        "image_too_small": 1,
+        "language_ratio": 1,
+    }
+    assert stats.lines_low_score == 1 and stats.size_unknown == 1 and stats.lines_kept == 4
+    assert stats.missing_chars == {"😀": 1}
+
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["data_root"] == "/data/imgs" and doc["info"] == {"version": 1}
+    assert [e["img_name"] for e in doc["data_list"]] == ["keep_plain.jpg", "keep_low_score.jpg", "keep_no_size.jpg"]
+    low = doc["data_list"][1]["annotations"]
+    assert [a["valid"] for a in low] == [True, False]  # the low-score line stays as a masked (invalid) region
+    assert not (out.parent / "filtered.json.part").exists()
+
+
+def test_filter_switches(crafted, tmp_path):
+    loose = FilterConfig(
+        max_wm_score=None, drop_watermark_text=False, max_lines=None, max_chars=None,
+        check_font=False, min_size=None, language=None,
+    )  # fmt: skip
+    stats = filter_anyword(crafted, tmp_path / "a.json", loose, progress=False)
+    assert stats.kept == 10  # only the empty and the all-invalid entries fail
+    latin = FilterConfig(language="latin", language_ratio=3.0, check_font=False)
+    stats = filter_anyword(crafted, tmp_path / "b.json", latin, progress=False)
+    assert stats.kept == 1 and stats.dropped["language_ratio"] == 4
+
+
+def test_check_images_reads_sizes(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    Image.new("RGB", (300, 400)).save(root / "big.png")
+    Image.new("RGB", (100, 400)).save(root / "small.png")
+    doc = {
+        "data_root": str(root),
+        "data_list": [{"img_name": n, "annotations": [line("文物")]} for n in ("big.png", "small.png", "gone.png")],
+    }
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(doc), encoding="utf-8")
+    stats = filter_anyword(src, tmp_path / "o.json", FilterConfig(check_images=True), progress=False)
+    assert stats.kept == 1 and stats.dropped["image_too_small"] == 1 and stats.dropped["image_missing"] == 1
+
+
+def test_cli(crafted, tmp_path, capsys):
+    out, stats_path = tmp_path / "cli.json", tmp_path / "stats.json"
+    code = main(["data", "filter-anyword", str(crafted), str(out), "--quiet", "--stats", str(stats_path)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "entries: 12, kept: 3 (25.0%)" in printed and "dropped watermark_text: 1" in printed
+    assert json.loads(stats_path.read_text())["kept"] == 3
+    assert main(["data", "filter-anyword", str(tmp_path / "none.json"), str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -1,0 +1,234 @@
+"""PP-OCRv4 recogniser and detector (rapidocr's ONNX models), crop rectification, line checks."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from wenchuang.errors import ModelError
+from wenchuang.request import LineReading, TextLine
+
+ORT_THREADS_ENV = "WENCHUANG_ORT_THREADS"
+VERTICAL_RATIO = 1.5  # a crop this much taller than wide holds vertical text
+REC_BATCH = 6
+Polygon = Sequence[Sequence[float]]
+
+
+def ort_threads() -> int:
+    """onnxruntime intra-op threads: ``WENCHUANG_ORT_THREADS`` (default 1)."""
+    value = os.environ.get(ORT_THREADS_ENV, "1").strip()
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 1
+    return max(1, min(threads, os.cpu_count() or 1))
+
+
+def _models_dir() -> Path:
+    try:
+        import rapidocr_onnxruntime
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ModelError(f"OCR needs the rapidocr-onnxruntime package: {exc}") from None
+    return Path(rapidocr_onnxruntime.__file__).parent / "models"
+
+
+def _session_config(model_file: str, threads: int) -> dict[str, Any]:
+    path = _models_dir() / model_file
+    if not path.is_file():
+        raise ModelError(f"OCR model {path} is missing; reinstall rapidocr-onnxruntime")
+    return {
+        "model_path": str(path),
+        "intra_op_num_threads": threads,
+        "inter_op_num_threads": 1,
+        "use_cuda": False,
+        "use_dml": False,
+    }
+
+
+# ------------------------------------------------------------------ geometry
+def _order_quad(quad: np.ndarray) -> np.ndarray:
+    """Four points clockwise (image coordinates), starting at the corner whose outgoing edge is the
+    most nearly horizontal left-to-right edge, i.e. top-left, top-right, bottom-right, bottom-left."""
+    center = quad.mean(axis=0)
+    angles = np.arctan2(quad[:, 1] - center[1], quad[:, 0] - center[0])
+    quad = quad[np.argsort(angles)]  # y points down, so increasing angle runs clockwise on screen
+    best, best_cos = 0, -2.0
+    for start in range(4):
+        edge = quad[(start + 1) % 4] - quad[start]
+        cos = edge[0] / (np.hypot(edge[0], edge[1]) + 1e-9)
+        if cos > best_cos + 1e-6:
+            best, best_cos = start, cos
+    return np.roll(quad, -best, axis=0)
+
+
+def polygon_quad(polygon: Polygon) -> np.ndarray:
+    """The polygon as an ordered quad (float32, 4x2): itself when it has 4 points, else its
+    minimum-area rotated rectangle."""
+    pts = np.asarray(polygon, dtype=np.float32).reshape(-1, 2)
+    if len(pts) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(pts)}")
+    if len(pts) != 4:
+        pts = cv2.boxPoints(cv2.minAreaRect(pts)).astype(np.float32)
+    return _order_quad(pts)
+
+
+def quad_size(quad: np.ndarray) -> tuple[int, int]:
+    """(width, height) of an ordered quad: its longer top/bottom edge and left/right edge."""
+    width = max(np.linalg.norm(quad[1] - quad[0]), np.linalg.norm(quad[2] - quad[3]))
+    height = max(np.linalg.norm(quad[3] - quad[0]), np.linalg.norm(quad[2] - quad[1]))
+    return max(1, int(round(width))), max(1, int(round(height)))
+
+
+def rectify_crop(image_rgb: np.ndarray, polygon: Polygon, *, rotate_vertical: bool = True) -> np.ndarray:
+    """Warp the polygon's quad (its min-area rectangle when it has more than 4 points) to an upright
+    crop. A crop at least 1.5x taller than wide holds vertical text and is turned 90° counter-clockwise
+    so that it reads left to right (as PP-OCR does), unless `rotate_vertical` is False."""
+    quad = polygon_quad(polygon)
+    width, height = quad_size(quad)
+    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    matrix = cv2.getPerspectiveTransform(quad, target)
+    crop = cv2.warpPerspective(
+        image_rgb, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
+    if rotate_vertical and height >= VERTICAL_RATIO * width:
+        crop = np.ascontiguousarray(np.rot90(crop))
+    return crop
+
+
+# ------------------------------------------------------------------ models
+class TextRecognizer:
+    """PP-OCRv4 text recognition (CTC) of crops; each crop is one line of text, RGB uint8."""
+
+    def __init__(self, threads: int | None = None):
+        from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer as _RapidRecognizer
+
+        config = _session_config("ch_PP-OCRv4_rec_infer.onnx", threads or ort_threads())
+        config.update({"rec_img_shape": [3, 48, 320], "rec_batch_num": REC_BATCH})
+        self._model = _RapidRecognizer(config)
+        self._lock = threading.Lock()
+
+    def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """(text, confidence) per crop; an empty crop reads as ("", 0.0)."""
+        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        valid = [i for i, c in enumerate(crops) if c is not None and c.size and min(c.shape[:2]) >= 2]
+        if not valid:
+            return results
+        bgr = [cv2.cvtColor(_as_rgb(crops[i]), cv2.COLOR_RGB2BGR) for i in valid]
+        with self._lock:
+            outputs, _ = self._model(bgr)
+        for i, (text, score) in zip(valid, outputs):
+            results[i] = (str(text), float(score))
+        return results
+
+
+@dataclass
+class Detection:
+    """A text region the detector found: its polygon (4 points, image pixels), text and confidence."""
+
+    polygon: list[tuple[float, float]]
+    text: str
+    score: float
+
+
+class TextDetector:
+    """PP-OCRv4 DB text detection on a whole image, then recognition of each found box."""
+
+    def __init__(self, threads: int | None = None, recognizer: TextRecognizer | None = None):
+        from rapidocr_onnxruntime.ch_ppocr_det import TextDetector as _RapidDetector
+
+        config = _session_config("ch_PP-OCRv4_det_infer.onnx", threads or ort_threads())
+        config.update(
+            {
+                "limit_side_len": 736,
+                "limit_type": "min",
+                "std": [0.5, 0.5, 0.5],
+                "mean": [0.5, 0.5, 0.5],
+                "thresh": 0.3,
+                "box_thresh": 0.5,
+                "max_candidates": 1000,
+                "unclip_ratio": 1.6,
+                "use_dilation": True,
+                "score_mode": "fast",
+            }
+        )
+        self._model = _RapidDetector(config)
+        self._recognizer = recognizer
+        self._lock = threading.Lock()
+
+    def detect_boxes(self, image_rgb: np.ndarray) -> list[np.ndarray]:
+        """Text boxes (4x2 float32, clockwise from top-left) without reading them."""
+        bgr = cv2.cvtColor(_as_rgb(image_rgb), cv2.COLOR_RGB2BGR)
+        with self._lock:
+            boxes, _ = self._model(bgr)
+        if boxes is None:
+            return []
+        return [np.asarray(b, dtype=np.float32).reshape(4, 2) for b in boxes]
+
+    def detect(self, image_rgb: np.ndarray, *, read: bool = True) -> list[Detection]:
+        """Every text region of the image, with its text read by the recogniser (when `read`)."""
+        boxes = self.detect_boxes(image_rgb)
+        texts: list[tuple[str, float]] = [("", 0.0)] * len(boxes)
+        if read and boxes:
+            recognizer = self._recognizer or get_recognizer()
+            texts = recognizer.recognize([rectify_crop(image_rgb, b) for b in boxes])
+        return [
+            Detection([(float(x), float(y)) for x, y in box], text, score)
+            for box, (text, score) in zip(boxes, texts)
+        ]
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    return np.ascontiguousarray(image)
+
+
+@functools.lru_cache(maxsize=4)
+def get_recognizer(threads: int | None = None) -> TextRecognizer:
+    """The shared recogniser (one per thread count; loaded on first use)."""
+    return TextRecognizer(threads or ort_threads())
+
+
+@functools.lru_cache(maxsize=4)
+def get_detector(threads: int | None = None) -> TextDetector:
+    """The shared detector (one per thread count; loaded on first use)."""
+    threads = threads or ort_threads()
+    return TextDetector(threads, recognizer=get_recognizer(threads))
+
+
+# ------------------------------------------------------------------ reading lines
+def normalize_text(text: str) -> str:
+    """The form compared by the line check: all whitespace removed."""
+    return "".join(str(text).split())
+
+
+def read_lines(image_rgb: np.ndarray, polygons: Sequence[Polygon]) -> list[tuple[str, float]]:
+    """Read the text inside each polygon: rectified crop + recogniser only (never the detector)."""
+    crops = [rectify_crop(image_rgb, p) for p in polygons]
+    return get_recognizer().recognize(crops)
+
+
+def check_lines(image_rgb: np.ndarray, lines: Sequence[TextLine]) -> list[LineReading]:
+    """OCR each line in its polygon; passed = exact match once whitespace is removed.
+    A line without a polygon cannot be located and fails with an empty reading."""
+    placed = [i for i, line in enumerate(lines) if line.polygon is not None]
+    texts = read_lines(image_rgb, [lines[i].polygon for i in placed]) if placed else []
+    readings = [LineReading(line.text, "", 0.0, False) for line in lines]
+    for i, (text, score) in zip(placed, texts):
+        expected = lines[i].text
+        passed = bool(normalize_text(expected)) and normalize_text(text) == normalize_text(expected)
+        readings[i] = LineReading(expected, text, round(float(score), 4), passed)
+    return readings

@@ -1,0 +1,186 @@
+"""wenchuang.images: safe loading (type by content, size and pixel limits, EXIF), atomic writes."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from wenchuang.errors import ImageError
+from wenchuang.images import load_image, save_image_atomic, sniff_image_type, write_result
+from wenchuang.request import DesignRequest, DesignResult, LineReading, TextLine
+
+
+def _encode(array: np.ndarray, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def picture() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP", "WEBP"])
+def test_lossless_formats_round_trip(picture, fmt):
+    kwargs = {"lossless": True} if fmt == "WEBP" else {}
+    data = _encode(picture, fmt, **kwargs)
+    assert sniff_image_type(data) == fmt.lower()
+    np.testing.assert_array_equal(load_image(data), picture)
+
+
+def test_jpeg_loads_from_a_path(tmp_path):
+    smooth = np.zeros((48, 64, 3), np.uint8)
+    smooth[..., 0] = np.linspace(0, 255, 64, dtype=np.uint8)[None, :]
+    smooth[..., 2] = np.linspace(0, 255, 48, dtype=np.uint8)[:, None]
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_encode(smooth, "JPEG", quality=95))
+    loaded = load_image(path)
+    assert loaded.shape == smooth.shape and loaded.dtype == np.uint8
+    assert np.abs(loaded.astype(int) - smooth.astype(int)).mean() < 3
+
+
+def test_type_comes_from_content_not_the_name(tmp_path, picture):
+    disguised = tmp_path / "looks_like.jpg"
+    disguised.write_bytes(_encode(picture, "PNG"))
+    np.testing.assert_array_equal(load_image(disguised), picture)
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"GIF89a" + b"\0" * 100)
+    with pytest.raises(ImageError, match="not a PNG, JPEG, WebP or BMP"):
+        load_image(fake)
+
+
+def test_exif_orientation_is_applied():
+    array = np.zeros((20, 40, 3), np.uint8)
+    array[:, :20] = 255  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    data = _encode(array, "JPEG", quality=95, exif=exif.tobytes())
+    loaded = load_image(data)
+    assert loaded.shape[:2] == (40, 20)
+    assert loaded[:20].mean() > 200 and loaded[20:].mean() < 50  # the white half is now on top
+
+
+def test_transparency_becomes_white():
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[:4, :, :] = (255, 0, 0, 255)
+    loaded = load_image(_encode(rgba, "PNG"))
+    assert tuple(loaded[0, 0]) == (255, 0, 0) and tuple(loaded[7, 7]) == (255, 255, 255)
+
+
+def test_gray_images_become_rgb():
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    loaded = load_image(_encode(gray, "PNG"))
+    assert loaded.shape == (8, 8, 3) and (loaded[..., 0] == gray).all()
+
+
+def test_byte_limit(tmp_path, picture):
+    data = _encode(picture, "PNG")
+    with pytest.raises(ImageError, match="larger than the limit"):
+        load_image(data, max_bytes=len(data) - 1)
+    path = tmp_path / "a.png"
+    path.write_bytes(data)
+    with pytest.raises(ImageError, match="larger than the limit"):
+        load_image(path, max_bytes=100)
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A tiny, valid-headed PNG claiming a huge canvas (its pixel data would be gigabytes)."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_is_refused_from_the_header():
+    bomb = _png_bomb(5000, 5000)  # 25 Mpx: over the default limit
+    assert len(bomb) < 200
+    with pytest.raises(ImageError, match="5000x5000"):
+        load_image(bomb)
+    with pytest.raises(ImageError, match="decompression bomb"):  # so large that Pillow itself refuses it
+        load_image(_png_bomb(60000, 60000))
+    with pytest.raises(ImageError, match="the limit is 100"):
+        load_image(_encode(np.zeros((20, 20, 3), np.uint8), "PNG"), max_pixels=100)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (b"", "is empty"),
+        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "cannot be decoded as PNG"),
+        (b"hello world, not an image", "not a PNG, JPEG, WebP or BMP"),
+        (12345, "expected a file path or bytes"),
+    ],
+)
+def test_unreadable_input_is_one_clear_error(source, message):
+    with pytest.raises(ImageError, match=message):
+        load_image(source)
+
+
+def test_missing_and_directory_paths(tmp_path):
+    with pytest.raises(ImageError, match="does not exist"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="not a file"):
+        load_image(tmp_path)
+
+
+def test_truncated_png_is_refused(picture):
+    data = _encode(picture, "PNG")
+    with pytest.raises(ImageError, match="cannot be decoded"):
+        load_image(data[: len(data) // 2])
+
+
+def test_save_image_atomic_leaves_no_temporary_files(tmp_path, picture):
+    path = save_image_atomic(tmp_path / "sub" / "x.png", picture)
+    np.testing.assert_array_equal(load_image(path), picture)
+    save_image_atomic(path, picture[::-1].copy())  # replacing works too
+    np.testing.assert_array_equal(load_image(path), picture[::-1])
+    assert sorted(p.name for p in path.parent.iterdir()) == ["x.png"]
+    with pytest.raises(ImageError):
+        save_image_atomic(tmp_path / "bad.png", np.zeros((4, 4), np.float32))
+
+
+def test_write_result_writes_png_and_json_with_generated_names(tmp_path, picture):
+    request = DesignRequest(
+        prompt="../../etc/passwd", lines=[TextLine("你好", [(0, 0), (40, 0), (40, 20), (0, 20)])]
+    )
+    result = DesignResult(
+        images=[picture, picture[:, ::-1].copy()],
+        seeds=[7, 8],
+        request=request,
+        engine="classic",
+        readings=[[LineReading("你好", "你好", 0.99, True)], [LineReading("你好", "你", 0.5, False)]],
+        timings={"total": 0.1},
+    )
+    paths = write_result(tmp_path / "out", result)
+    assert len(paths) == 2 and len({p.name for p in paths}) == 2
+    for index, path in enumerate(paths):
+        assert path.parent == tmp_path / "out" and path.suffix == ".png"
+        assert f"-s{result.seeds[index]}-{index}" in path.stem
+        np.testing.assert_array_equal(load_image(path), result.images[index])
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        assert meta["seed"] == result.seeds[index] and meta["engine"] == "classic"
+        assert meta["readings"][0]["passed"] is (index == 0)
+        assert meta["request"]["prompt"] == "../../etc/passwd"
+        assert meta["file"] == path.name
+    assert len(list((tmp_path / "out").iterdir())) == 4
+    # writing the same result again never overwrites
+    again = write_result(tmp_path / "out", result)
+    assert not set(again) & set(paths)
+    assert len(list((tmp_path / "out").iterdir())) == 8

@@ -1,0 +1,81 @@
+"""Pieces of the official sampling procedure shared by the pipeline and the parity check.
+
+- `official_ddim_timesteps`: the official DDIM sampler's timestep list (`uniform` discretisation:
+  every `1000 // steps`-th step, shifted by one), which differs from diffusers' "leading" spacing
+  when the step count does not divide 1000 (then it has one step more, as the official sampler).
+- `configure_scheduler`: sets a scheduler's timesteps; a `DDIMScheduler` gets the official list.
+- `masked_image_latents`: the masked image's latent, a SAMPLE of the VAE posterior (not its mean).
+- `resize_for_edit`: the official `resize_image` (longest side <= 768, sides cut to multiples of 64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from wenchuang.errors import RequestError
+
+
+def official_ddim_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> np.ndarray:
+    """Timesteps in sampling order, e.g. 20 steps -> 951, 901, ..., 1."""
+    if num_steps < 1 or num_steps > num_train_timesteps:
+        raise RequestError("steps", f"must be between 1 and {num_train_timesteps}, got {num_steps}")
+    stride = num_train_timesteps // num_steps
+    return (np.arange(0, num_train_timesteps, stride) + 1)[::-1].copy()
+
+
+def configure_scheduler(scheduler, num_steps: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Set the scheduler's timesteps for `num_steps` steps and return them (sampling order)."""
+    from diffusers import DDIMScheduler
+
+    scheduler.set_timesteps(num_steps, device=device)
+    if isinstance(scheduler, DDIMScheduler):
+        official = official_ddim_timesteps(num_steps, scheduler.config.num_train_timesteps)
+        # diffusers' DDIM step goes back by num_train_timesteps // num_inference_steps, the official stride
+        scheduler.timesteps = torch.from_numpy(official).to(device if device is not None else "cpu")
+    return scheduler.timesteps
+
+
+def masked_image_latents(vae, masked_image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """`scaling_factor * (mean + std * noise)` of the VAE posterior of `masked_image` (B, 3, H, W) in [-1, 1].
+
+    The noise is the next `torch.randn` of `generator`, as the official `encode_first_stage(...).sample()`.
+    """
+    posterior = vae.encode(masked_image.to(device=vae.device, dtype=vae.dtype)).latent_dist
+    noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32)
+    noise = noise.to(device=posterior.mean.device, dtype=posterior.mean.dtype)
+    return vae.config.scaling_factor * (posterior.mean + posterior.std * noise)
+
+
+def resize_for_edit(image: np.ndarray, max_side: int = 768) -> np.ndarray:
+    """Scale so the longest side is at most `max_side`, then cut both sides down to multiples of 64."""
+    import cv2
+
+    height, width = image.shape[:2]
+    if max(height, width) > max_side:
+        scale = max_side / max(height, width)
+        image = cv2.resize(image, (int(round(width * scale)), int(round(height * scale))))
+        height, width = image.shape[:2]
+    new_w, new_h = width - width % 64, height - height % 64
+    if new_w < 64 or new_h < 64:
+        raise RequestError("image", f"is too small to edit ({width}x{height}); both sides need at least 64 pixels")
+    return cv2.resize(image, (new_w, new_h))
+
+
+def feathered_mask(hint: np.ndarray, feather: int = 8) -> np.ndarray:
+    """Soft edit mask: 1 on the edited regions, falling to exactly 0 within `2 * feather` pixels of them.
+
+    `hint` is H x W with values > 0.5 inside the edited regions; the result is float32 in [0, 1].
+    The regions are grown by `feather` pixels and box-blurred with radius `feather`, so every pixel of
+    a region stays at 1 and every pixel farther than `2 * feather` pixels (chessboard distance) is 0.
+    """
+    import cv2
+
+    core = (np.asarray(hint) > 0.5).astype(np.uint8)
+    if feather <= 0:
+        return core.astype(np.float32)
+    size = 2 * feather + 1
+    grown = cv2.dilate(core, np.ones((size, size), np.uint8)).astype(np.float32)
+    soft = cv2.blur(grown, (size, size), borderType=cv2.BORDER_CONSTANT)
+    soft[core > 0] = 1.0
+    return np.clip(soft, 0.0, 1.0).astype(np.float32)

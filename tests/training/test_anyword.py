@@ -25,7 +25,14 @@ def line(text, valid=True, **extra):
 
 
 def entry(name, lines, **extra):
-    return {"img_name": name, "caption": "a photo", "annotations": lines, "width": 512, "height": 512, **extra}
+    return {
+        "img_name": name,
+        "caption": "a photo",
+        "annotations": lines,
+        "width": 512,
+        "height": 512,
+        **extra,
+    }
 
 
 CRAFTED = [
@@ -100,7 +107,11 @@ def test_filter_exact_counts(crafted, tmp_path):
 
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["data_root"] == "/data/imgs" and doc["info"] == {"version": 1}
-    assert [e["img_name"] for e in doc["data_list"]] == ["keep_plain.jpg", "keep_low_score.jpg", "keep_no_size.jpg"]
+    assert [e["img_name"] for e in doc["data_list"]] == [
+        "keep_plain.jpg",
+        "keep_low_score.jpg",
+        "keep_no_size.jpg",
+    ]
     low = doc["data_list"][1]["annotations"]
     assert [a["valid"] for a in low] == [True, False]  # the low-score line stays as a masked (invalid) region
     assert not (out.parent / "filtered.json.part").exists()
@@ -127,7 +138,9 @@ def test_check_images_reads_sizes(tmp_path):
     Image.new("RGB", (100, 400)).save(root / "small.png")
     doc = {
         "data_root": str(root),
-        "data_list": [{"img_name": n, "annotations": [line("文物")]} for n in ("big.png", "small.png", "gone.png")],
+        "data_list": [
+            {"img_name": n, "annotations": [line("文物")]} for n in ("big.png", "small.png", "gone.png")
+        ],
     }
     src = tmp_path / "in.json"
     src.write_text(json.dumps(doc), encoding="utf-8")

@@ -31,7 +31,9 @@ WATERMARK_WORDS = (
     "淘宝", "天猫", "京东", "公众号", "微信号", "头条", "百度",
 )  # fmt: skip
 _WATERMARK_RE = re.compile(
-    r"(https?://|www\.|\.com\b|\.cn\b|\.net\b|@\w|©|®|™|" + "|".join(re.escape(w) for w in WATERMARK_WORDS) + ")",
+    r"(https?://|www\.|\.com\b|\.cn\b|\.net\b|@\w|©|®|™|"
+    + "|".join(re.escape(w) for w in WATERMARK_WORDS)
+    + ")",
     re.IGNORECASE,
 )
 
@@ -46,7 +48,12 @@ def count_scripts(text: str) -> tuple[int, int]:
     han = latin = 0
     for ch in text:
         code = ord(ch)
-        if 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF or 0x20000 <= code:
+        if (
+            0x4E00 <= code <= 0x9FFF
+            or 0x3400 <= code <= 0x4DBF
+            or 0xF900 <= code <= 0xFAFF
+            or 0x20000 <= code
+        ):
             han += 1
         elif ("a" <= ch <= "z") or ("A" <= ch <= "Z"):
             latin += 1
@@ -101,7 +108,9 @@ class _Reader:
             except json.JSONDecodeError as exc:
                 if self.fill():
                     continue
-                raise WenchuangError(f"not an AnyWord JSON file: {exc.msg} near character {exc.pos}") from None
+                raise WenchuangError(
+                    f"not an AnyWord JSON file: {exc.msg} near character {exc.pos}"
+                ) from None
             # a number at the very end of the window might continue in the next chunk
             if end >= len(self.buf) and not self.eof and self.fill():
                 continue
@@ -121,7 +130,9 @@ class AnyWordHeader:
         return str(self.before.get("data_root", self.after.get("data_root", "")))
 
 
-def iter_anyword(path: str | Path, header: AnyWordHeader | None = None, chunk: int = CHUNK_CHARS) -> Iterator[dict]:
+def iter_anyword(
+    path: str | Path, header: AnyWordHeader | None = None, chunk: int = CHUNK_CHARS
+) -> Iterator[dict]:
     """Yield the entries of an AnyWord file's ``data_list`` one at a time, in bounded memory.
 
     Other top-level keys are stored in `header` (``before`` or ``after`` the list) when one is given.
@@ -149,7 +160,9 @@ def iter_anyword(path: str | Path, header: AnyWordHeader | None = None, chunk: i
                     while True:
                         entry = reader.value(decoder)
                         if not isinstance(entry, dict):
-                            raise WenchuangError(f"not an AnyWord JSON file: a data_list item is {type(entry).__name__}")
+                            raise WenchuangError(
+                                f"not an AnyWord JSON file: a data_list item is {type(entry).__name__}"
+                            )
                         yield entry
                         if reader.expect(",]", "between data_list entries") == "]":
                             break

@@ -1,0 +1,144 @@
+"""`wenchuang serve` (the studio: web UI + HTTP API) and `wenchuang block add|remove|list`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+import time
+
+from wenchuang.studio.config import DEFAULT_PORT, StudioConfig, data_home
+
+
+def register(subparsers) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="start the studio (web UI + HTTP API) on http://127.0.0.1:7860",
+        description="Start Wenchuang Studio: the web UI at / and the HTTP API at /api (docs at /docs). "
+        "Binds 127.0.0.1 only, unless --listen.",
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; 0.0.0.0 with --listen)")
+    serve.add_argument("--listen", action="store_true",
+                       help="accept connections from other machines (bind 0.0.0.0); use with --auth-token")
+    serve.add_argument("--auth-token", default=None, metavar="TOKEN",
+                       help="require this token (Authorization: Bearer TOKEN, or open /?token=TOKEN once); "
+                       "'random' makes one and prints it")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="another Host name this server answers to (repeatable; DNS-rebinding guard)")
+    serve.add_argument("--trusted-proxy", action="append", default=[], metavar="IP_OR_CIDR",
+                       help="believe X-Forwarded-For only from this reverse proxy (repeatable)")
+    serve.add_argument("--engine", choices=["classic", "anytext"], default=None,
+                       help="default engine (default: anytext when its weights are ready, else classic)")
+    serve.add_argument("--queue-size", type=int, default=8, help="waiting jobs before 429 (default %(default)s)")
+    serve.add_argument("--workers", type=int, default=1, help="jobs run at once (default %(default)s)")
+    serve.add_argument("--rate", type=float, default=StudioConfig.rate_per_minute,
+                       help="requests per minute per client (default %(default)s)")
+    serve.add_argument("--ban-threshold", type=int, default=StudioConfig.ban_threshold,
+                       help="violations within --ban-window seconds that ban a client; 0 = never ban "
+                       "(default %(default)s)")
+    serve.add_argument("--ban-window", type=float, default=StudioConfig.ban_window_s, help="seconds")
+    serve.add_argument("--ban-duration", type=float, default=StudioConfig.ban_duration_s,
+                       help="seconds a ban lasts (default %(default)s)")
+    serve.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
+    serve.set_defaults(handler=_serve)
+
+    block = subparsers.add_parser(
+        "block", help="manage the block list (IPs and CIDR ranges refused by `serve`)",
+        description=f"The block list lives in the data folder ({data_home()}/security/blocklist.json) "
+        "and survives restarts; a running server picks up changes within a second.",
+    )
+    block_sub = block.add_subparsers(dest="block_command", metavar="ACTION")
+    add = block_sub.add_parser("add", help="block an IP address or CIDR range")
+    add.add_argument("network", help="e.g. 203.0.113.7 or 203.0.113.0/24 or 2001:db8::/32")
+    add.add_argument("--reason", default="manual", help="note kept with the entry")
+    add.add_argument("--for", dest="duration", type=float, default=None, metavar="SECONDS",
+                     help="block only for this long (default: until removed)")
+    add.set_defaults(handler=_block_add)
+    remove = block_sub.add_parser("remove", help="unblock an IP address or CIDR range")
+    remove.add_argument("network")
+    remove.set_defaults(handler=_block_remove)
+    listing = block_sub.add_parser("list", help="show the block list")
+    listing.add_argument("--all", action="store_true", help="include expired temporary bans")
+    listing.set_defaults(handler=_block_list)
+    block.set_defaults(handler=lambda args: (block.print_help(), 2)[1])
+
+
+def _blocklist():
+    from wenchuang.studio.security import BlockList
+
+    return BlockList(StudioConfig().blocklist_path)
+
+
+def _block_add(args: argparse.Namespace) -> int:
+    entry = _blocklist().add(args.network, reason=args.reason, duration_s=args.duration)
+    until = "permanently" if entry.expires is None else time.strftime("until %Y-%m-%d %H:%M:%S UTC",
+                                                                      time.gmtime(entry.expires))
+    print(f"blocked {entry.network} {until}")
+    return 0
+
+
+def _block_remove(args: argparse.Namespace) -> int:
+    from wenchuang.studio.security import parse_network
+
+    if _blocklist().remove(args.network):
+        print(f"unblocked {parse_network(args.network)}")
+        return 0
+    print(f"{parse_network(args.network)} was not on the block list", file=sys.stderr)
+    return 1
+
+
+def _block_list(args: argparse.Namespace) -> int:
+    bl = _blocklist()
+    entries = bl.entries(include_expired=args.all)
+    if not entries:
+        print(f"the block list is empty ({bl.path})")
+        return 0
+    now = time.time()
+    for e in entries:
+        if e.expires is None:
+            until = "permanent"
+        elif e.expires > now:
+            until = f"expires in {int(e.expires - now)} s"
+        else:
+            until = "expired"
+        print(f"{e.network:<43} {until:<22} {e.reason}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from wenchuang.studio.api import create_app
+    from wenchuang.studio.security import parse_network
+
+    for p in args.trusted_proxy:
+        parse_network(p)  # a typo is a one-line error, not a traceback
+    token = args.auth_token
+    if token == "random":
+        token = secrets.token_urlsafe(24)
+    config = StudioConfig(
+        port=args.port, listen=args.listen, auth_token=token, allowed_hosts=tuple(args.allow_host),
+        trusted_proxies=tuple(args.trusted_proxy), default_engine=args.engine, queue_size=args.queue_size,
+        workers=args.workers, rate_per_minute=args.rate, ban_threshold=args.ban_threshold,
+        ban_window_s=args.ban_window, ban_duration_s=args.ban_duration, ui=not args.no_ui,
+    )
+    if args.host:
+        config.host = args.host
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    local = config.host in ("127.0.0.1", "localhost", "::1")
+    if not local:
+        bar = "!" * 78
+        print(f"{bar}\n  WARNING: the studio listens on {config.host}:{config.port} - reachable from other "
+              f"machines.\n  Anyone who can reach it can use your computer's GPU and disk.", file=sys.stderr)
+        if not token:
+            print("  No --auth-token given: strongly recommended (e.g. --auth-token random).", file=sys.stderr)
+        print(bar, file=sys.stderr)
+    app = create_app(config)
+    shown = "127.0.0.1" if local or config.host == "0.0.0.0" else config.host
+    url = f"http://{shown}:{config.port}/" + (f"?token={token}" if token else "")
+    print(f"Wenchuang Studio: {url}  (API docs: http://{shown}:{config.port}/docs; data: {config.data_dir})",
+          flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", proxy_headers=False,
+                server_header=False, forwarded_allow_ips="")
+    return 0

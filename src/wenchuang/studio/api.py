@@ -1,0 +1,250 @@
+"""The HTTP API (FastAPI) with the Gradio UI mounted at ``/``.
+
+Routes (OpenAPI docs at ``/docs``):
+- ``POST /api/generate``, ``POST /api/edit``: JSON mirroring DesignRequest (+ ``engine``, ``model``,
+  base64 ``image``/``mask``), or multipart with a ``request`` JSON field and ``image``/``mask`` files.
+  ``?wait=true`` answers with the finished job, otherwise 202 with the job id.
+- ``GET /api/jobs/{id}``; ``GET /api/engines``;
+- ``GET /api/gallery``, ``GET /api/gallery/{id}``, ``GET /api/gallery/{id}/image``,
+  ``POST /api/gallery/{id}/rerun``, ``GET /api/gallery.zip?ids=a,b``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+
+from wenchuang import __version__
+from wenchuang.errors import ImageError, RequestError, WenchuangError
+from wenchuang.layout.fonts import available_fonts
+from wenchuang.studio.config import StudioConfig
+from wenchuang.studio.gallery import ENTRY_ID, check_entry_id
+from wenchuang.studio.jobs import JOB_ID_LENGTH, Job, QueueFull
+from wenchuang.studio.middleware import SecurityMiddleware
+from wenchuang.studio.service import Studio
+
+JOB_ID = re.compile(rf"^[0-9a-f]{{{JOB_ID_LENGTH}}}$")
+_REQUEST_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "example": {
+                "engine": "classic", "prompt": "a bronze mask mouse pad", "width": 512, "height": 512,
+                "seed": 7, "lines": [{"text": "三星堆", "polygon": [[96, 200], [416, 200], [416, 300], [96, 300]],
+                                      "color": "#c8a050"}]}}},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "request": {"type": "string", "description": "the JSON fields"},
+                "image": {"type": "string", "format": "binary"},
+                "mask": {"type": "string", "format": "binary"}}}},
+        },
+    }
+}
+
+
+def _client(request: Request) -> str:
+    return request.scope.get("state", {}).get("wenchuang_client") or (request.client.host if request.client
+                                                                      else "unknown")
+
+
+def _error(status: int, message: str, field: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if field:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(config: StudioConfig | None = None, studio: Studio | None = None, ui: bool | None = None) -> FastAPI:
+    """The whole server: API + (optionally) the Gradio UI, behind `SecurityMiddleware`."""
+    studio = studio or Studio(config)
+    cfg = studio.config
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    app = FastAPI(title="Wenchuang Studio API", version=__version__,
+                  description="Images with exactly-right text. Local-first; see docs/studio.md.")
+    app.state.studio = studio
+
+    @app.exception_handler(RequestError)
+    async def _request_error(request: Request, exc: RequestError):
+        return _error(422, str(exc), exc.field)
+
+    @app.exception_handler(ImageError)
+    async def _image_error(request: Request, exc: ImageError):
+        studio.log.write("refused_upload", _client(request), request.url.path, str(exc))
+        studio.violations.record(_client(request), "upload")
+        return _error(413 if "bytes; at most" in str(exc) or "larger than" in str(exc) else 400, str(exc))
+
+    @app.exception_handler(WenchuangError)
+    async def _user_error(request: Request, exc: WenchuangError):
+        return _error(422, str(exc))
+
+    async def _read_body(request: Request) -> tuple[dict[str, Any], Any, Any]:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "multipart/form-data":
+            form = await request.form(max_files=2, max_fields=4, max_part_size=cfg.max_upload_bytes)
+            try:
+                data = json.loads(form.get("request") or "{}")
+            except ValueError:
+                raise RequestError("request", "the 'request' field must be JSON") from None
+            files = {}
+            for name in ("image", "mask"):
+                item = form.get(name)
+                if item is not None and hasattr(item, "read"):
+                    files[name] = await item.read()
+                elif isinstance(item, str) and item:
+                    files[name] = item  # base64 in a plain field
+            return data, files.get("image"), files.get("mask")
+        if ctype not in ("application/json", ""):
+            raise RequestError("request", "send application/json or multipart/form-data")
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except ValueError:
+            raise RequestError("request", "the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise RequestError("request", "must be a JSON object")
+        return data, data.get("image"), data.get("mask")
+
+    def _job_response(job: Job, wait: bool) -> JSONResponse:
+        if wait:
+            if not studio.queue.wait(job, cfg.wait_timeout_s):
+                return JSONResponse(job.to_dict(), status_code=202)
+            if job.status == "failed":
+                body = job.to_dict()
+                status = 500 if job.error and job.error.get("type") == "InternalError" else 422
+                return JSONResponse(body, status_code=status)
+            return JSONResponse(job.to_dict(), status_code=200)
+        return JSONResponse(job.to_dict(), status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
+
+    def _check_job_rate(client: str) -> JSONResponse | None:
+        wait = studio.job_limiter.check(client)
+        if wait > 0:
+            studio.log.write("refused_rate", client, "job", "too many jobs")
+            studio.violations.record(client, "rate")
+            return _error(429, "too many jobs; slow down", headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+        return None
+
+    def _submit(kind: str, client: str, req, engine: str, model) -> Job | JSONResponse:
+        try:
+            return studio.submit(kind, client, req, engine, model, source="api")
+        except QueueFull as exc:
+            studio.log.write("queue_full", client, kind, str(exc))
+            return _error(429, "the job queue is full; try again later",
+                          headers={"Retry-After": str(exc.retry_after)})
+
+    async def _design(request: Request, mode: str, wait: bool) -> Response:
+        client = _client(request)
+        refused = _check_job_rate(client)
+        if refused:
+            return refused
+        data, image_raw, mask_raw = await _read_body(request)
+        image = studio.decode_upload(image_raw, "image")
+        mask = studio.decode_upload(mask_raw, "mask")
+        req, engine, model = studio.build_request(data, mode, image=image, mask=mask)
+        job = _submit(mode, client, req, engine, model)
+        return job if isinstance(job, JSONResponse) else _job_response(job, wait)
+
+    @app.post("/api/generate", openapi_extra=_REQUEST_BODY_DOC, tags=["design"])
+    async def generate(request: Request, wait: bool = Query(False, description="answer when the job is done")):
+        """Make new images (optionally over a base `image`)."""
+        return await _design(request, "generate", wait)
+
+    @app.post("/api/edit", openapi_extra=_REQUEST_BODY_DOC, tags=["design"])
+    async def edit(request: Request, wait: bool = Query(False, description="answer when the job is done")):
+        """Edit or remove text in `image` (lines with polygons, `mask`, `remove_regions`, `remove_all_text`)."""
+        return await _design(request, "edit", wait)
+
+    @app.get("/api/jobs/{job_id}", tags=["jobs"])
+    async def get_job(job_id: str):
+        job = studio.queue.get(job_id) if JOB_ID.match(job_id) else None
+        if job is None:
+            return _error(404, "no such job")
+        return job.to_dict()
+
+    @app.get("/api/engines", tags=["engines"])
+    async def engines():
+        """Engines (ready or not, and how to get AnyText's weights), allow-listed models, fonts, queue."""
+        return {"engines": studio.engines(), "default": studio.default_engine(), "models": studio.models(),
+                "models_folder": str(cfg.models_dir), "fonts": sorted(available_fonts()),
+                "queue": studio.queue.stats()}
+
+    @app.get("/api/gallery", tags=["gallery"])
+    async def gallery(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
+        return {"items": studio.gallery.list(limit, offset)}
+
+    @app.get("/api/gallery.zip", tags=["gallery"])
+    async def gallery_zip(request: Request, ids: str = Query(..., max_length=200 * 32)):
+        id_list = [x for x in ids.split(",") if x]
+        if not all(ENTRY_ID.match(x) for x in id_list):
+            studio.violations.record(_client(request), "path")
+            return _error(404, "no such image")
+        try:
+            data = studio.gallery.zip_bytes(id_list)
+        except KeyError:
+            return _error(404, "no such image")
+        return Response(data, media_type="application/zip",
+                        headers={"Content-Disposition": 'attachment; filename="wenchuang-gallery.zip"'})
+
+    def _entry_or_404(request: Request, entry_id: str) -> str | None:
+        try:
+            return check_entry_id(entry_id)
+        except RequestError:
+            studio.log.write("refused_path", _client(request), request.url.path, "bad gallery id")
+            studio.violations.record(_client(request), "path")
+            return None
+
+    @app.get("/api/gallery/{entry_id}", tags=["gallery"])
+    async def gallery_entry(request: Request, entry_id: str):
+        if _entry_or_404(request, entry_id) is None:
+            return _error(404, "no such image")
+        try:
+            return studio.gallery.metadata(entry_id)
+        except KeyError:
+            return _error(404, "no such image")
+
+    @app.get("/api/gallery/{entry_id}/image", tags=["gallery"])
+    async def gallery_image(request: Request, entry_id: str, download: bool = False):
+        if _entry_or_404(request, entry_id) is None:
+            return _error(404, "no such image")
+        try:
+            path = studio.gallery.image_path(entry_id)
+        except KeyError:
+            return _error(404, "no such image")
+        return FileResponse(path, media_type="image/png",
+                            filename=f"{entry_id}.png" if download else None)
+
+    @app.post("/api/gallery/{entry_id}/rerun", tags=["gallery"])
+    async def gallery_rerun(request: Request, entry_id: str, wait: bool = Query(False)):
+        """Run the request that made this image again, with its seed (same settings, same result)."""
+        if _entry_or_404(request, entry_id) is None:
+            return _error(404, "no such image")
+        client = _client(request)
+        refused = _check_job_rate(client)
+        if refused:
+            return refused
+        try:
+            req, engine, model = studio.gallery.rerun_request(entry_id)
+        except KeyError:
+            return _error(404, "no such image")
+        req.validate()
+        job = _submit(req.mode, client, req, engine, model)
+        return job if isinstance(job, JSONResponse) else _job_response(job, wait)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz():
+        return {"ok": True}
+
+    mount_ui = cfg.ui if ui is None else ui
+    if mount_ui:
+        from wenchuang.studio.ui import mount_ui as _mount
+
+        app = _mount(app, studio)
+    else:
+        @app.get("/", include_in_schema=False)
+        async def root():
+            return RedirectResponse("/docs")
+
+    app.add_middleware(SecurityMiddleware, studio=studio)
+    return app

@@ -1,0 +1,79 @@
+"""Settings of one studio server, and where its data lives.
+
+The data folder is ``$WENCHUANG_HOME`` (default ``~/.wenchuang``). Inside it the studio writes only
+to fixed sub-folders: ``gallery/`` (results and metadata), ``security/`` (block list, security log)
+and reads models only from ``models/`` (safetensors only).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 7860
+
+
+def data_home() -> Path:
+    """The data folder: ``$WENCHUANG_HOME`` or ``~/.wenchuang``."""
+    env = os.environ.get("WENCHUANG_HOME", "").strip()
+    return Path(env).expanduser().resolve() if env else (Path.home() / ".wenchuang").resolve()
+
+
+@dataclass
+class StudioConfig:
+    """Everything `create_app` needs; the defaults are the safe local set-up."""
+
+    data_dir: Path = field(default_factory=data_home)
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    listen: bool = False  # bind 0.0.0.0 (all interfaces) instead of loopback
+    auth_token: str | None = None  # when set, every /api request needs it (Bearer or X-Wenchuang-Token)
+    allowed_hosts: tuple[str, ...] = ()  # extra Host names accepted besides localhost names
+    trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs whose X-Forwarded-For is believed
+    # rate limiting (token bucket per client)
+    rate_per_minute: float = 120.0  # sustained requests per minute per client
+    rate_burst: int = 40  # bucket size
+    jobs_per_minute: float = 30.0  # sustained generate/edit submissions per minute per client
+    jobs_burst: int = 8
+    # automatic temporary bans
+    ban_threshold: int = 20  # violations within ban_window_s ...
+    ban_window_s: float = 60.0
+    ban_duration_s: float = 600.0  # ... ban the client for this long
+    # job queue
+    queue_size: int = 8  # waiting jobs (beyond the ones running)
+    workers: int = 1  # jobs run at once (one GPU job at a time)
+    wait_timeout_s: float = 300.0  # ?wait=true gives up after this and returns the job id
+    job_ttl_s: float = 3600.0  # finished jobs are forgotten after this
+    # uploads and request bodies
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_upload_pixels: int = 4096 * 4096
+    max_body_bytes: int = 40 * 1024 * 1024
+    # engines
+    default_engine: str | None = None  # None: anytext when ready, else classic
+    ui: bool = True  # mount the Gradio UI
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).expanduser().resolve()
+        if self.listen and self.host in ("127.0.0.1", "localhost", "::1"):
+            self.host = "0.0.0.0"
+
+    @property
+    def gallery_dir(self) -> Path:
+        return self.data_dir / "gallery"
+
+    @property
+    def security_dir(self) -> Path:
+        return self.data_dir / "security"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def blocklist_path(self) -> Path:
+        return self.security_dir / "blocklist.json"
+
+    @property
+    def security_log_path(self) -> Path:
+        return self.security_dir / "security.log"

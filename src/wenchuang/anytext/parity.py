@@ -167,23 +167,33 @@ def run_case(pipe, case_dir: Path, full_sampling: bool = True, text: bool = True
     return errors
 
 
-def _text_stage_errors(pipe, case: dict, gly_lines: list[np.ndarray], ref: dict) -> dict[str, float]:
-    """OCR input/features, projected text embeddings and token ids (anytext-text's functions)."""
+def _text_stage_errors(pipe, case: dict, gly_lines: list[np.ndarray], ref: dict) -> dict[str, torch.Tensor]:
+    """OCR input and features, projected line embeddings, token ids, context without substitution."""
     from wenchuang.anytext import text_embedding as te
+    from wenchuang.anytext.text_parts import line_embeddings
 
-    stages = getattr(te, "parity_stages", None)
-    if stages is None:
-        return {}
-    ours = stages(pipe, case, gly_lines)
-    return {name: stage_error(value, ref[name]) for name, value in ours.items() if name in ref}
+    ocr_input, neck, embs = line_embeddings(gly_lines, pipe.recognizer, pipe.text_embedding)
+    errors = {
+        "ocr_input": stage_error(ocr_input, ref["ocr_input"]),
+        "ocr_neck": stage_error(neck, ref["ocr_neck"]),
+        "text_embs": stage_error(embs[None], ref["text_embs"]),
+    }
+    nosub, cond_ids = te.encode_prompt(pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], None,
+                                       return_input_ids=True)
+    _, uncond_ids = te.encode_prompt(pipe.tokenizer, pipe.text_encoder, [case["uncond_prompt_string"]], None,
+                                     return_input_ids=True)
+    errors["context_cond_nosub"] = stage_error(nosub, ref["context_cond_nosub"])
+    errors["cond_input_ids"] = stage_error(cond_ids, ref["cond_input_ids"])
+    errors["uncond_input_ids"] = stage_error(uncond_ids, ref["uncond_input_ids"])
+    return errors
 
 
 def text_path_available() -> bool:
     try:
-        from wenchuang.anytext import text_embedding as te
+        from wenchuang.anytext import text_parts  # noqa: F401
     except ImportError:
         return False
-    return hasattr(te, "convert_text_components") and hasattr(te, "encode_prompt_with_glyphs")
+    return True
 
 
 def run_parity(folder: str | Path, cases: tuple[str, ...] | None = None, full_sampling: bool = True) -> dict:

@@ -135,7 +135,7 @@ class AnyTextPipeline(DiffusionPipeline):
     (PP-OCRv3 recogniser giving those features).
     """
 
-    model_cpu_offload_seq = "text_encoder->unet->vae"
+    model_cpu_offload_seq = "recognizer->text_embedding->text_encoder->unet->vae"
     _optional_components = ["recognizer", "text_embedding"]
     _exclude_from_cpu_offload: list[str] = []
 
@@ -176,7 +176,7 @@ class AnyTextPipeline(DiffusionPipeline):
         """Build the pipeline from an official `ControlLDM` state dict (see `wenchuang.anytext.convert`)."""
         from diffusers import DDIMScheduler
 
-        from wenchuang.anytext import convert
+        from wenchuang.anytext import convert, text_parts
 
         parts = convert.split_checkpoint(state, config)
         problems = [f"unexpected {k}" for k in parts.unexpected]
@@ -185,15 +185,15 @@ class AnyTextPipeline(DiffusionPipeline):
             problems += convert.key_problems(models[name], getattr(parts, name), "")
         scheduler = DDIMScheduler(**config.scheduler_config())
         problems += convert.check_schedule(parts.schedule, config, scheduler)
-        text_parts = _convert_text_parts(parts.text, config, tokenizer_dir)
-        problems += text_parts.pop("problems")
+        problems += text_parts.text_key_problems(parts.text, tokenizer_dir)
         convert.raise_key_problems(problems, source)
+        text_components = text_parts.build_text_components(parts.text, tokenizer_dir)
 
         models = convert.build_models(config)
         for name in ("unet", "controlnet", "vae"):
             weights = {k: v.to(torch.float32) for k, v in getattr(parts, name).items()}
             models[name].load_state_dict(weights, strict=True, assign=False)
-        pipe = cls(scheduler=scheduler, **models, **text_parts)
+        pipe = cls(scheduler=scheduler, **models, **text_components)
         return pipe.to(dtype=torch_dtype) if torch_dtype != torch.float32 else pipe
 
     # ------------------------------------------------------------------ memory switches
@@ -207,11 +207,11 @@ class AnyTextPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ text
     def encode_prompt(self, prompt: str, gly_lines: Sequence[np.ndarray] | None) -> torch.Tensor:
         """CLIP context (1, 77*k, D) of `prompt`, its '*' tokens replaced by the lines' OCR features."""
-        from wenchuang.anytext import text_embedding as te
+        from wenchuang.anytext.text_parts import encode_prompt_with_glyphs
 
         if self.text_encoder is None or self.tokenizer is None:
             raise ModelError("this pipeline has no text encoder/tokenizer")
-        return te.encode_prompt_with_glyphs(
+        return encode_prompt_with_glyphs(
             prompt,
             list(gly_lines or []),
             tokenizer=self.tokenizer,
@@ -423,12 +423,3 @@ def keep_outside_mask(original: np.ndarray, generated: np.ndarray, hint: np.ndar
     out = np.rint(blended).clip(0, 255).astype(np.uint8)
     out[alpha[..., 0] == 0] = original[alpha[..., 0] == 0]
     return out
-
-
-def _convert_text_parts(text_state: dict[str, torch.Tensor], config, tokenizer_dir) -> dict[str, Any]:
-    """Text encoder, tokenizer, projection and recogniser from the official keys (anytext-text's code)."""
-    try:
-        from wenchuang.anytext import text_embedding as te
-    except ImportError as exc:
-        raise ModelError(f"the text embedding module is not available in this build: {exc}") from None
-    return te.convert_text_components(text_state, config=config, tokenizer_dir=tokenizer_dir)

@@ -15,6 +15,7 @@ from wenchuang.anytext.recognizer import (
     convert_recognizer_state_dict,
     ctc_greedy_decode,
     load_character_dict,
+    load_recognizer,
     prepare_ocr_input,
     recognizer_config_from_state_dict,
 )
@@ -162,3 +163,36 @@ def test_ctc_greedy_decode_and_character_dict(tmp_path):
         ctc_greedy_decode(logits[..., :3], chars)
     with pytest.raises(ModelError, match="cannot read"):
         load_character_dict(tmp_path / "absent.txt")
+
+
+def test_load_recognizer_reads_crops(golden_state, tmp_path):
+    bare = {
+        k[len("text_predictor.") :]: v for k, v in golden_state.items() if k.startswith("text_predictor.")
+    }
+    weights = tmp_path / "ppv3_rec.pth"
+    torch.save(bare, weights)
+    with pytest.raises(ModelError, match="cannot read the OCR character dictionary"):
+        load_recognizer(weights)
+    (tmp_path / "ppocr_keys_v1.txt").write_text(
+        "\n".join(chr(0x4E00 + i) for i in range(6623)) + "\n", "utf-8"
+    )
+    reader = load_recognizer(weights)
+    crops = [
+        np.full((40, 200, 3), 255, np.uint8),
+        np.zeros((32, 100), np.uint8),
+        np.random.default_rng(0).integers(0, 255, (120, 30, 3), dtype=np.uint8),  # tall: turned
+    ]
+    results = reader.recognize(crops)
+    assert len(results) == 3
+    for text, score in results:
+        assert isinstance(text, str) and len(text) <= 40
+        assert 0.0 <= score <= 1.0
+    assert reader.recognize([]) == []
+    # the same crop gives the same reading alone or in a batch (eval-mode batch norm)
+    ((alone_text, alone_score),) = reader.recognize(crops[:1])
+    assert alone_text == results[0][0] and alone_score == pytest.approx(results[0][1], rel=1e-4)
+    (tmp_path / "short.txt").write_text("a\nb\n", "utf-8")
+    with pytest.raises(ModelError, match="classes"):
+        load_recognizer(weights, character_dict=tmp_path / "short.txt")
+    with pytest.raises(ModelError, match="not found"):
+        load_recognizer(tmp_path / "absent.pth")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,8 +20,11 @@ from wenchuang.anytext.text_embedding import (
     build_clip_text_encoder,
     convert_clip_state_dict,
     convert_embedding_state_dict,
+    convert_text_components,
     encode_prompt,
+    encode_prompt_with_glyphs,
     load_clip_tokenizer,
+    parity_stages,
     placeholder_token_id,
     split_chunks,
 )
@@ -234,3 +238,67 @@ def test_more_placeholders_than_lines_is_an_error(tokenizer, text_encoder):
         encode_prompt(tokenizer, text_encoder, ["* and *"], [torch.zeros(1, 32)])
     with pytest.raises(ValueError, match="2 prompts but 1"):
         encode_prompt(tokenizer, text_encoder, ["a", "b"], [None])
+
+
+def test_convert_text_components_and_parity_stages(shared_golden, golden_state):
+    parts = convert_text_components(golden_state, tokenizer_dir=shared_golden / "tokenizer")
+    assert parts.pop("problems") == []
+    assert parts["text_encoder"].config.num_attention_heads == 4  # from clip_text_config.json
+    assert parts["text_embedding"].config.projection == "linear_layernorm"
+    pipe = SimpleNamespace(**parts)
+    for case, n_lines in CASES.items():
+        info = json.loads((shared_golden / case / "case.json").read_text(encoding="utf-8"))
+        ref = load_file(shared_golden / case / "tensors.safetensors")
+        gly_lines = [
+            np.asarray(Image.open(shared_golden / case / f"gly_line_{i}.png").convert("L"), np.float32)
+            / 255.0
+            for i in range(n_lines)
+        ]
+        stages = parity_stages(pipe, info, gly_lines)
+        assert set(stages) == {
+            "ocr_input", "ocr_neck", "text_embs", "cond_input_ids", "uncond_input_ids",
+            "context_cond", "context_uncond", "context_cond_nosub",
+        }  # fmt: skip
+        for name, value in stages.items():
+            assert value.shape == ref[name].shape, name
+            assert max_error(value, ref[name]) <= 1e-4, name
+        context = encode_prompt_with_glyphs(info["cond_prompt_string"], gly_lines, **parts)
+        assert max_error(context, ref["context_cond"]) <= 1e-4
+        plain = encode_prompt_with_glyphs(info["uncond_prompt_string"], None, **parts)
+        assert max_error(plain, ref["context_uncond"]) <= 1e-4
+    with pytest.raises(ModelError, match="no OCR recogniser"):
+        encode_prompt_with_glyphs(
+            "a *", gly_lines, tokenizer=parts["tokenizer"], text_encoder=parts["text_encoder"]
+        )
+
+
+def test_convert_text_components_released_full_layout_on_meta(shared_golden):
+    layout = json.loads((shared_golden / "anytext_v1.1_full_keys.json").read_text())
+    official = {
+        key: torch.empty(shape, dtype=getattr(torch, dtype), device="meta")
+        for key, (dtype, shape) in layout.items()
+        if key.startswith(("cond_stage_model.", "embedding_manager.", "text_predictor."))
+    }
+    # the golden tokenizer folder's tiny CLIP config does not describe these weights: shapes decide
+    parts = convert_text_components(official, tokenizer_dir=shared_golden / "tokenizer")
+    assert parts["problems"] == []
+    encoder = parts["text_encoder"]
+    assert (
+        encoder.config.hidden_size,
+        encoder.config.num_attention_heads,
+        encoder.config.num_hidden_layers,
+    ) == (
+        768,
+        12,
+        12,
+    )
+    assert encoder.get_input_embeddings().weight.device.type == "meta"
+    assert parts["text_embedding"].config.projection == "linear"
+    assert parts["recognizer"].config.num_classes == 6625
+
+    broken = dict(official)
+    del broken["text_predictor.head.fc.bias"]
+    broken["embedding_manager.position_encoder.conv1.weight"] = torch.empty(1, device="meta")
+    problems = convert_text_components(broken, tokenizer_dir=shared_golden / "tokenizer")["problems"]
+    assert "missing text_predictor.head.fc.bias" in problems
+    assert any("unrecognised text-embedding projection layout" in p for p in problems)

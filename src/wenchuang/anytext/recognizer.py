@@ -31,6 +31,8 @@ __all__ = [
     "convert_recognizer_state_dict",
     "ctc_greedy_decode",
     "load_character_dict",
+    "load_recognizer",
+    "OCRReader",
     "prepare_ocr_input",
     "recognizer_config_from_state_dict",
 ]
@@ -252,6 +254,7 @@ class AnyTextRecognizer(ModelMixin, ConfigMixin):
         self.eval()
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        images = images.to(self.backbone.conv1._conv.weight.dtype)
         features = self.neck(self.backbone(images))
         return features, self.head(features)
 
@@ -407,3 +410,70 @@ def ctc_greedy_decode(logits: torch.Tensor, characters: Sequence[str]) -> list[t
             previous = index
         results.append(("".join(text), float(sum(kept) / len(kept)) if kept else 0.0))
     return results
+
+
+# --------------------------------------------------------------------------- a reader for crops
+class OCRReader:
+    """Reads text from image crops with the AnyText recogniser and its character dictionary."""
+
+    def __init__(self, model: AnyTextRecognizer, characters: Sequence[str]):
+        if len(characters) != model.config.num_classes:
+            raise ModelError(
+                f"the character dictionary has {len(characters)} classes but the recogniser "
+                f"{model.config.num_classes}"
+            )
+        self.model = model.eval()
+        self.characters = list(characters)
+
+    @torch.no_grad()
+    def recognize(self, crops: Sequence) -> list[tuple[str, float]]:
+        """(text, score) for each crop: H x W x 3 uint8 RGB arrays (or H x W grey)."""
+        if not crops:
+            return []
+        device = next(self.model.parameters()).device
+        images = []
+        for crop in crops:
+            array = torch.as_tensor(crop).float()
+            if array.dim() == 2:
+                array = array[..., None].expand(-1, -1, 3)
+            # PP-OCR models were trained on BGR images (cv2.imread): flip the channel order
+            images.append(array[..., :3].flip(-1).permute(2, 0, 1) / 255.0)
+        batch = prepare_ocr_input(images, self.model.config.image_height, self.model.config.image_width).to(
+            device
+        )
+        _, logits = self.model(batch)
+        return ctc_greedy_decode(logits, self.characters)
+
+
+def load_recognizer(
+    weights: str | Path,
+    device: str | torch.device = "cpu",
+    character_dict: str | Path | None = None,
+) -> OCRReader:
+    """`OCRReader` from the released ``ppv3_rec.pth`` (or an AnyText checkpoint's ``text_predictor.*``).
+
+    ``character_dict`` defaults to ``ppocr_keys_v1.txt`` beside the weights (as the release ships them).
+    The checkpoint is read with ``weights_only=True`` (no code from it runs).
+    """
+    weights = Path(weights)
+    if not weights.is_file():
+        raise ModelError(f"OCR recogniser weights not found: {weights}")
+    if weights.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(weights))
+    else:
+        try:
+            state = torch.load(str(weights), map_location="cpu", weights_only=True)
+        except Exception as exc:  # unpickling errors come in many types
+            raise ModelError(f"cannot read OCR recogniser weights {weights}: {exc}") from None
+        if isinstance(state, Mapping) and "state_dict" in state:
+            state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise ModelError(f"{weights} does not hold a state dict")
+    dict_path = Path(character_dict) if character_dict is not None else weights.parent / "ppocr_keys_v1.txt"
+    characters = load_character_dict(dict_path)
+    model = AnyTextRecognizer.from_official(
+        {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    )
+    return OCRReader(model.to(device), characters)

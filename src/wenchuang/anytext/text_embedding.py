@@ -42,6 +42,11 @@ __all__ = [
     "PLACEHOLDER_TOKEN_ID",
     "TextEmbeddingModule",
     "build_clip_text_encoder",
+    "clip_config_from_state_dict",
+    "convert_text_components",
+    "embed_glyph_lines",
+    "encode_prompt_with_glyphs",
+    "parity_stages",
     "convert_clip_state_dict",
     "convert_embedding_state_dict",
     "encode_prompt",
@@ -281,18 +286,21 @@ def encode_prompt(
     text_embs: Sequence[torch.Tensor | None] | None = None,
     placeholder_token_id: int = PLACEHOLDER_TOKEN_ID,
     return_input_ids: bool = False,
+    device: str | torch.device | None = None,
 ):
     """CLIP hidden states (B, 77*k, D) of ``prompts``, ``*`` tokens replaced by each line's embedding.
 
     ``text_embs[i]``: (n_lines_i, D) projected OCR embeddings of prompt i's lines, or None for no
     replacement. In every 77-token window the j-th ``*`` takes line j (restarting from line 0 in the
     next window); a window with more ``*`` than lines is a ValueError. With ``return_input_ids`` the
-    token windows (B, 77*k) come back too.
+    token windows (B, 77*k) come back too. ``device``: where the token ids go (default: the
+    encoder's embedding weights).
     """
     if text_embs is not None and len(text_embs) != len(prompts):
         raise ValueError(f"{len(prompts)} prompts but {len(text_embs)} text embedding entries")
     embedding_layer = text_encoder.get_input_embeddings()
-    device = embedding_layer.weight.device
+    if device is None:
+        device = embedding_layer.weight.device
     chunks = split_chunks(tokenize_prompts(tokenizer, prompts))
 
     def substitute(_module, inputs, output):
@@ -323,3 +331,261 @@ def encode_prompt(
     if return_input_ids:
         return context, torch.cat(chunks, dim=1)
     return context
+
+
+# --------------------------------------------------------------------------- glyph lines -> embeddings
+def embed_glyph_lines(recognizer, text_embedding: TextEmbeddingModule, gly_lines) -> torch.Tensor:
+    """(n_lines, token_dim) text embeddings of glyph lines ((N,1,H,W) tensor or list of (H,W) arrays in [0,1])."""
+    from wenchuang.anytext.recognizer import prepare_ocr_input
+
+    lines = gly_lines
+    if not isinstance(lines, torch.Tensor):
+        lines = [torch.as_tensor(line, dtype=torch.float32) for line in lines]
+    ocr_input = prepare_ocr_input(lines, recognizer.config.image_height, recognizer.config.image_width)
+    device = next(recognizer.parameters()).device
+    neck, _ = recognizer(ocr_input.to(device))
+    return text_embedding(neck.to(next(text_embedding.parameters()).device))
+
+
+@torch.no_grad()
+def encode_prompt_with_glyphs(
+    prompt: str,
+    gly_lines,
+    *,
+    tokenizer,
+    text_encoder,
+    text_embedding: TextEmbeddingModule | None = None,
+    recognizer=None,
+    device: str | torch.device | None = None,
+    placeholder_token_id: int = PLACEHOLDER_TOKEN_ID,
+) -> torch.Tensor:
+    """Context (1, 77*k, D) of one prompt whose ``*`` tokens take the glyph lines' OCR embeddings.
+
+    ``gly_lines``: the lines' (80, 512) glyph images in [0, 1], in placeholder order; empty or None
+    encodes the prompt without replacement (as for the negative prompt).
+    """
+    lines = list(gly_lines) if gly_lines is not None else []
+    embs = None
+    if lines:
+        if recognizer is None or text_embedding is None:
+            raise ModelError(
+                "this pipeline has no OCR recogniser / text embedding module to embed text lines"
+            )
+        embs = [embed_glyph_lines(recognizer, text_embedding, lines)]
+    return encode_prompt(tokenizer, text_encoder, [prompt], embs, placeholder_token_id, device=device)
+
+
+# --------------------------------------------------------------------------- conversion of the text side
+def clip_config_from_state_dict(state: Mapping[str, torch.Tensor], num_attention_heads: int | None = None):
+    """``CLIPTextConfig`` read from CLIPTextModel weight shapes (heads: hidden / 64 unless given)."""
+    from transformers import CLIPTextConfig
+
+    def find(suffix: str) -> torch.Tensor:
+        for key, value in state.items():
+            if key.endswith(suffix):
+                return value
+        raise ModelError(f"CLIP text encoder weights lack *{suffix}")
+
+    vocab, hidden = (int(n) for n in find("embeddings.token_embedding.weight").shape)
+    positions = int(find("embeddings.position_embedding.weight").shape[0])
+    intermediate = int(find("layers.0.mlp.fc1.weight").shape[0])
+    layers = len({key.split("layers.")[1].split(".")[0] for key in state if ".layers." in key})
+    return CLIPTextConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=num_attention_heads or max(1, hidden // 64),
+        max_position_embeddings=positions,
+        hidden_act="quick_gelu",
+        layer_norm_eps=1e-5,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
+
+
+def _key_problems(model: nn.Module, state: Mapping[str, torch.Tensor], prefix: str) -> list[str]:
+    expected = model.state_dict()
+    problems = [f"missing {prefix}{key}" for key in expected if key not in state]
+    problems += [f"unexpected {prefix}{key}" for key in state if key not in expected]
+    problems += [
+        f"shape of {prefix}{key}: checkpoint {tuple(value.shape)} vs model {tuple(expected[key].shape)}"
+        for key, value in state.items()
+        if key in expected and tuple(value.shape) != tuple(expected[key].shape)
+    ]
+    return problems
+
+
+def _load(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def convert_text_components(
+    text_state: Mapping[str, torch.Tensor],
+    config=None,
+    tokenizer_dir: str | Path | None = None,
+) -> dict:
+    """Text encoder, tokenizer, projection and recogniser of an AnyText checkpoint's text side.
+
+    ``text_state`` holds the official keys (``cond_stage_model.*``, ``embedding_manager.*``,
+    ``text_predictor.*``; other parts of a checkpoint are ignored). Returns ``{"text_encoder", "tokenizer", "text_embedding", "recognizer",
+    "problems"}``; ``problems`` lists missing / unexpected keys and shape mismatches (nothing is loaded
+    then). Tensors on the meta device are only checked: the modules are built on meta, not loaded.
+    The tokenizer (and the CLIP config, when it holds ``config.json`` or ``clip_text_config.json``)
+    comes from ``tokenizer_dir``, else from ``config.cond_stage_version`` / the Hugging Face cache.
+    """
+    from wenchuang.anytext.recognizer import (
+        AnyTextRecognizer,
+        convert_recognizer_state_dict,
+        recognizer_config_from_state_dict,
+    )
+
+    check_only = any(value.device.type == "meta" for value in text_state.values())
+    build_device = torch.device("meta") if check_only else torch.device("cpu")
+    problems: list[str] = []
+    unknown_text = ("cond_stage_model.", "text_predictor.")
+    problems += [
+        f"unexpected {key}"
+        for key in text_state
+        if key.startswith(unknown_text) and not key.startswith((CLIP_PREFIX, "text_predictor."))
+    ]
+
+    # CLIP text encoder
+    clip_state = {}
+    text_encoder = None
+    try:
+        clip_state = convert_clip_state_dict(text_state)
+    except ModelError as exc:
+        problems.append(str(exc))
+    if clip_state:
+        clip_config = clip_config_from_state_dict(clip_state)
+        if tokenizer_dir is not None and any(
+            (Path(tokenizer_dir) / name).is_file() for name in ("config.json", "clip_text_config.json")
+        ):
+            # a config beside the tokenizer (the golden's clip_text_config.json) gives the head count;
+            # used only when it describes these weights
+            folder_config = _clip_config_from(tokenizer_dir)
+            if all(
+                getattr(folder_config, name) == getattr(clip_config, name)
+                for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers")
+            ):
+                clip_config = folder_config
+        from transformers import CLIPTextModel
+
+        with build_device:
+            text_encoder = CLIPTextModel(clip_config)
+        problems += _key_problems(text_encoder, clip_state, CLIP_PREFIX)
+
+    # projection
+    text_embedding = None
+    try:
+        emb_config, emb_state = convert_embedding_state_dict(text_state)
+    except ModelError as exc:
+        problems.append(str(exc))
+    else:
+        with build_device:
+            text_embedding = TextEmbeddingModule(**emb_config)
+        if text_encoder is not None and emb_config["token_dim"] != text_encoder.config.hidden_size:
+            problems.append(
+                f"embedding_manager projection gives {emb_config['token_dim']} features but the CLIP "
+                f"width is {text_encoder.config.hidden_size}"
+            )
+        problems += _key_problems(text_embedding, emb_state, EMBEDDING_PREFIX)
+
+    # recogniser
+    recognizer = None
+    try:
+        rec_state = convert_recognizer_state_dict(text_state)
+        rec_config = recognizer_config_from_state_dict(rec_state)
+    except ModelError as exc:
+        problems.append(str(exc))
+    else:
+        with build_device:
+            recognizer = AnyTextRecognizer(**rec_config)
+        problems += _key_problems(recognizer, rec_state, "text_predictor.")
+        if text_embedding is not None:
+            features = 40 * rec_config["neck_dims"]
+            if text_embedding.config.in_features != features:
+                problems.append(
+                    f"embedding_manager projection takes {text_embedding.config.in_features} features but "
+                    f"the recogniser gives {features}"
+                )
+
+    tokenizer = None
+    try:
+        tokenizer = _load_tokenizer(tokenizer_dir, config)
+    except ModelError:
+        if not check_only:
+            raise
+
+    if not problems and not check_only:
+        _load(text_encoder, clip_state)
+        _load(text_embedding, emb_state)
+        _load(recognizer, rec_state)
+        text_encoder.eval().requires_grad_(False)
+        text_embedding.eval().requires_grad_(False)
+        recognizer.eval().requires_grad_(False)
+    return {
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "text_embedding": text_embedding,
+        "recognizer": recognizer,
+        "problems": problems,
+    }
+
+
+DEFAULT_CLIP_VERSION = "openai/clip-vit-large-patch14"
+
+
+def _load_tokenizer(tokenizer_dir, config):
+    if tokenizer_dir is not None:
+        return load_clip_tokenizer(tokenizer_dir)
+    version = getattr(config, "cond_stage_version", None) or DEFAULT_CLIP_VERSION
+    if Path(version).is_dir():
+        return load_clip_tokenizer(version)
+    from transformers import CLIPTokenizer
+
+    try:
+        return CLIPTokenizer.from_pretrained(version)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"the CLIP tokenizer {version!r} is not available offline ({type(exc).__name__}); download it "
+            f"(huggingface-cli download {DEFAULT_CLIP_VERSION} vocab.json merges.txt) or give the folder "
+            "holding vocab.json and merges.txt"
+        ) from None
+
+
+# --------------------------------------------------------------------------- golden parity stages
+@torch.no_grad()
+def parity_stages(pipe, case: Mapping, gly_lines) -> dict[str, torch.Tensor]:
+    """Our tensors for the golden text stages of one case (names of ``tensors.safetensors``).
+
+    ``pipe`` holds ``tokenizer``, ``text_encoder``, ``text_embedding`` and ``recognizer``; ``case`` is
+    the case.json dict; ``gly_lines`` the case's glyph lines in [0, 1].
+    """
+    from wenchuang.anytext.recognizer import prepare_ocr_input
+
+    lines = [torch.as_tensor(line, dtype=torch.float32) for line in gly_lines]
+    recognizer = pipe.recognizer
+    ocr_input = prepare_ocr_input(lines, recognizer.config.image_height, recognizer.config.image_width)
+    neck, _ = recognizer(ocr_input.to(next(recognizer.parameters()).device))
+    text_embs = pipe.text_embedding(neck)
+    cond, cond_ids = encode_prompt(
+        pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], [text_embs], return_input_ids=True
+    )
+    uncond, uncond_ids = encode_prompt(
+        pipe.tokenizer, pipe.text_encoder, [case["uncond_prompt_string"]], None, return_input_ids=True
+    )
+    nosub = encode_prompt(pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], None)
+    return {
+        "ocr_input": ocr_input,
+        "ocr_neck": neck,
+        "text_embs": text_embs[None],
+        "cond_input_ids": cond_ids,
+        "uncond_input_ids": uncond_ids,
+        "context_cond": cond,
+        "context_uncond": uncond,
+        "context_cond_nosub": nosub,
+    }

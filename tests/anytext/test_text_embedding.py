@@ -302,3 +302,16 @@ def test_convert_text_components_released_full_layout_on_meta(shared_golden):
     problems = convert_text_components(broken, tokenizer_dir=shared_golden / "tokenizer")["problems"]
     assert "missing text_predictor.head.fc.bias" in problems
     assert any("unrecognised text-embedding projection layout" in p for p in problems)
+
+
+def test_batch_of_prompts_matches_one_by_one(tokenizer, text_encoder):
+    lines = [torch.randn(2, 32, generator=torch.Generator().manual_seed(3)), None]
+    prompts = ["a sign reading * and * at night", "a plain red wall"]
+    with torch.no_grad():
+        batch = encode_prompt(tokenizer, text_encoder, prompts, lines)
+        alone = [
+            encode_prompt(tokenizer, text_encoder, [p], [e]) for p, e in zip(prompts, lines, strict=True)
+        ]
+    assert batch.shape == (2, 77, 32)
+    for row, single in zip(batch, alone, strict=True):
+        assert torch.allclose(row, single[0], atol=1e-5)

@@ -277,13 +277,11 @@ def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
             f"{'…' if len(missing) > 8 else ''} ({len(missing)}), unexpected {unexpected[:8]}"
             f"{'…' if len(unexpected) > 8 else ''} ({len(unexpected)})"
         )
-    with torch.no_grad():
-        for key, value in state.items():
-            if expected[key].shape != value.shape:
-                raise ModelError(
-                    f"OCR recogniser weight {key}: shape {tuple(value.shape)}, "
-                    f"expected {tuple(expected[key].shape)}"
-                )
+    for key, value in state.items():
+        if expected[key].shape != value.shape:
+            raise ModelError(
+                f"OCR recogniser weight {key}: shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}"
+            )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 

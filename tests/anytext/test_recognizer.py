@@ -114,6 +114,10 @@ def test_missing_and_wrong_weights_are_clear_errors(golden_state):
     extra["text_predictor.neck.encoder.extra.weight"] = torch.zeros(1)
     with pytest.raises(ModelError, match="unexpected .*extra.weight"):
         AnyTextRecognizer.from_official(extra)
+    reshaped = dict(golden_state)
+    reshaped["text_predictor.neck.encoder.conv3.norm.running_mean"] = torch.zeros(7)
+    with pytest.raises(ModelError, match=r"conv3.norm.running_mean: shape \(7,\), expected \(512,\)"):
+        AnyTextRecognizer.from_official(reshaped)
 
 
 def test_save_and_load_pretrained_round_trip(recognizer, tmp_path):

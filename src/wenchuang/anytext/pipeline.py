@@ -194,7 +194,11 @@ class AnyTextPipeline(DiffusionPipeline):
             weights = {k: v.to(torch.float32) for k, v in getattr(parts, name).items()}
             models[name].load_state_dict(weights, strict=True, assign=False)
         pipe = cls(scheduler=scheduler, **models, **text_components)
-        return pipe.to(dtype=torch_dtype) if torch_dtype != torch.float32 else pipe
+        if torch_dtype != torch.float32:
+            for module in pipe.components.values():
+                if isinstance(module, torch.nn.Module):
+                    torch.nn.Module.to(module, dtype=torch_dtype)
+        return pipe
 
     # ------------------------------------------------------------------ memory switches
     def enable_vae_tiling(self) -> None:

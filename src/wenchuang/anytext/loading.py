@@ -1,0 +1,149 @@
+"""Finding, downloading and loading AnyText weights.
+
+A model can be given as (`--model PATH_OR_REPO`, else `$WENCHUANG_ANYTEXT_MODEL`, else the default
+download folder `~/.cache/wenchuang/anytext`):
+
+- a folder written by `wenchuang convert anytext` (has `model_index.json`);
+- an official checkpoint file (`anytext_v1.1.ckpt` or a `.safetensors`), converted on the fly;
+- a folder holding such a checkpoint (e.g. a downloaded snapshot), with an optional model yaml and
+  an optional `tokenizer/` folder;
+- a Hugging Face repository id already in the local cache.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from wenchuang.errors import ModelError
+
+DEFAULT_REPO = "Sanster/AnyText"  # Hugging Face mirror of the official release (override with --repo)
+MODELSCOPE_REPO = "iic/cv_anytext_text_generation_editing"
+CHECKPOINT_NAMES = ("anytext_v1.1.ckpt", "anytext_v1.1.safetensors", "pytorch_model.fp16.safetensors")
+ENV_VAR = "WENCHUANG_ANYTEXT_MODEL"
+
+
+def default_model_dir() -> Path:
+    return Path(os.environ.get("WENCHUANG_HOME", Path.home() / ".cache" / "wenchuang")) / "anytext"
+
+
+def how_to_get_weights(where: Path | None = None) -> str:
+    where = where or default_model_dir()
+    return (
+        f"download the AnyText v1.1 weights with `wenchuang download anytext` (Hugging Face {DEFAULT_REPO}, "
+        f"or ModelScope {MODELSCOPE_REPO}; about 5.7 GB), or copy anytext_v1.1.ckpt into {where} on an "
+        f"offline machine, or pass --model PATH_OR_REPO"
+    )
+
+
+@dataclass
+class ModelLocation:
+    kind: str  # "pipeline" (converted folder) or "checkpoint" (official file)
+    path: Path
+    yaml: Path | None = None
+    tokenizer: Path | None = None
+
+
+def _checkpoint_in(folder: Path) -> Path | None:
+    for name in CHECKPOINT_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(folder.glob("*.ckpt")) + sorted(folder.glob("anytext*.safetensors"))
+    return found[0] if found else None
+
+
+def _from_folder(folder: Path) -> ModelLocation | None:
+    if (folder / "model_index.json").is_file():
+        return ModelLocation("pipeline", folder)
+    ckpt = _checkpoint_in(folder)
+    if ckpt is None:
+        return None
+    yamls = sorted(folder.glob("*.yaml"))
+    tokenizer = folder / "tokenizer" if (folder / "tokenizer" / "vocab.json").is_file() else None
+    return ModelLocation("checkpoint", ckpt, yamls[0] if yamls else None, tokenizer)
+
+
+def locate_model(model: str | Path | None = None) -> ModelLocation:
+    """Where the weights are; `ModelError` saying how to get them when they are nowhere."""
+    spec = model or os.environ.get(ENV_VAR) or default_model_dir()
+    path = Path(spec).expanduser()
+    if path.is_file():
+        if path.suffix not in (".ckpt", ".safetensors", ".pth"):
+            raise ModelError(f"{path} is not an AnyText checkpoint (.ckpt or .safetensors) or model folder")
+        yamls = sorted(path.parent.glob("*.yaml"))
+        tok = path.parent / "tokenizer"
+        return ModelLocation("checkpoint", path, yamls[0] if yamls else None, tok if tok.is_dir() else None)
+    if path.is_dir():
+        found = _from_folder(path)
+        if found is None:
+            raise ModelError(f"no AnyText weights in {path}: {how_to_get_weights(path)}")
+        return found
+    text = str(spec)
+    if text.count("/") == 1 and not text.startswith((".", "/", "~")):
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(text, local_files_only=True))
+        except Exception:
+            raise ModelError(
+                f"the Hugging Face repository {text} is not in the local cache; run "
+                f"`wenchuang download anytext --repo {text}` first (or {how_to_get_weights()})"
+            ) from None
+        found = _from_folder(folder)
+        if found is None:
+            raise ModelError(f"the cached repository {text} holds no AnyText checkpoint")
+        return found
+    raise ModelError(f"AnyText weights not found at {path}: {how_to_get_weights()}")
+
+
+def load_pipeline(model: str | Path | None = None, torch_dtype: torch.dtype = torch.float32):
+    """An `AnyTextPipeline` from a converted folder, an official checkpoint, or a cached repository."""
+    from wenchuang.anytext.configs import AnyTextConfig
+    from wenchuang.anytext.convert import convert_anytext_checkpoint
+    from wenchuang.anytext.pipeline import AnyTextPipeline
+
+    where = locate_model(model)
+    if where.kind == "pipeline":
+        try:
+            return AnyTextPipeline.from_pretrained(str(where.path), torch_dtype=torch_dtype)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"cannot load the AnyText pipeline folder {where.path}: {exc}") from None
+    config = AnyTextConfig.from_yaml(where.yaml) if where.yaml else AnyTextConfig.full()
+    return convert_anytext_checkpoint(
+        where.path, config=config, tokenizer_dir=where.tokenizer, torch_dtype=torch_dtype
+    )
+
+
+def download_weights(
+    to: str | Path | None = None,
+    revision: str | None = None,
+    repo: str | None = None,
+    source: str = "huggingface",
+) -> Path:
+    """Download the official release (resumable, cached, with a progress bar); returns the folder."""
+    target = Path(to).expanduser() if to else default_model_dir()
+    if source == "modelscope":
+        try:
+            from modelscope import snapshot_download as ms_download
+        except ImportError:
+            raise ModelError("ModelScope is not installed (pip install modelscope), use --source huggingface") from None
+        try:
+            return Path(ms_download(repo or MODELSCOPE_REPO, revision=revision, local_dir=str(target)))
+        except Exception as exc:
+            raise ModelError(f"ModelScope download failed ({type(exc).__name__}: {exc}); {how_to_get_weights(target)}") from None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    try:
+        folder = snapshot_download(repo or DEFAULT_REPO, revision=revision, local_dir=str(target))
+    except (OfflineModeIsEnabled, LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        raise ModelError(
+            f"cannot download {repo or DEFAULT_REPO} ({type(exc).__name__}); on a connected machine fetch "
+            f"anytext_v1.1.ckpt from Hugging Face {repo or DEFAULT_REPO} or ModelScope {MODELSCOPE_REPO} "
+            f"and put it in {target} (then `wenchuang convert anytext {target / 'anytext_v1.1.ckpt'} OUT_DIR` "
+            f"or pass --model {target})"
+        ) from None
+    return Path(folder)

@@ -1,0 +1,93 @@
+"""`wenchuang convert anytext`, `wenchuang download anytext`, `wenchuang dev parity`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    convert = subparsers.add_parser("convert", help="convert model weights into this project's format")
+    convert_sub = convert.add_subparsers(dest="convert_what", metavar="WHAT", parser_class=type(convert))
+    convert.set_defaults(handler=lambda args: convert.print_help() or 2)
+    conv = convert_sub.add_parser(
+        "anytext",
+        help="official AnyText checkpoint (.ckpt or .safetensors) -> diffusers pipeline folder",
+        description="Convert the official AnyText checkpoint into an AnyTextPipeline folder (model_index.json, "
+        "safetensors). Any missing or unexpected key is an error listing them.",
+    )
+    conv.add_argument("checkpoint", metavar="CKPT", help="anytext_v1.1.ckpt or a .safetensors in the official key format")
+    conv.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created)")
+    conv.add_argument("--fp16", action="store_true", help="store the weights in float16 (half the size)")
+    conv.add_argument("--yaml", metavar="YAML", help="official model yaml (default: the released model's numbers)")
+    conv.add_argument(
+        "--tokenizer", metavar="DIR",
+        help="CLIP tokenizer folder (vocab.json, merges.txt); default: openai/clip-vit-large-patch14 from the HF cache",
+    )
+    conv.set_defaults(handler=cmd_convert_anytext)
+
+    download = subparsers.add_parser("download", help="download model weights")
+    download_sub = download.add_subparsers(dest="download_what", metavar="WHAT", parser_class=type(download))
+    download.set_defaults(handler=lambda args: download.print_help() or 2)
+    dl = download_sub.add_parser(
+        "anytext", help="download the official AnyText v1.1 weights (about 5.7 GB; resumable, cached)"
+    )
+    dl.add_argument("--to", metavar="DIR", help="target folder (default ~/.cache/wenchuang/anytext)")
+    dl.add_argument("--revision", metavar="R", help="branch, tag or commit of the repository")
+    dl.add_argument("--repo", metavar="ID", help="repository id (default: the project's known mirror)")
+    dl.add_argument(
+        "--source", choices=["huggingface", "modelscope"], default="huggingface",
+        help="where to download from (modelscope needs the modelscope package)",
+    )
+    dl.set_defaults(handler=cmd_download_anytext)
+
+    dev = subparsers.add_parser("dev", help="developer tools")
+    dev_sub = dev.add_subparsers(dest="dev_command", metavar="TOOL", parser_class=type(dev))
+    dev.set_defaults(handler=lambda args: dev.print_help() or 2)
+    parity = dev_sub.add_parser(
+        "parity",
+        help="compare our AnyText modules with the official implementation's reference outputs",
+        description="Run a golden folder (official key-format checkpoint, yaml, per-case inputs and official "
+        "outputs) through conversion and our modules; print one JSON object stage -> max error "
+        "(relative to max|ref| where it exceeds 1). Exit 0 only if every stage is <= 1e-4.",
+    )
+    parity.add_argument("golden_dir", metavar="GOLDEN_DIR")
+    parity.add_argument("--case", action="append", dest="cases", metavar="NAME", help="only this case (repeatable)")
+    parity.add_argument("--quick", action="store_true", help="skip the full sampling run (latent_final, decoded)")
+    parity.set_defaults(handler=cmd_dev_parity)
+
+
+def cmd_convert_anytext(args) -> int:
+    import torch
+
+    from wenchuang.anytext.configs import AnyTextConfig
+    from wenchuang.anytext.convert import convert_anytext_checkpoint
+
+    config = AnyTextConfig.from_yaml(args.yaml) if args.yaml else AnyTextConfig.full()
+    out = Path(args.out_dir)
+    print(f"converting {args.checkpoint} ...", file=sys.stderr)
+    pipe = convert_anytext_checkpoint(args.checkpoint, None, config=config, tokenizer_dir=args.tokenizer)
+    if args.fp16:
+        for _, module in pipe.components.items():
+            if isinstance(module, torch.nn.Module):
+                torch.nn.Module.to(module, dtype=torch.float16)
+    pipe.save_pretrained(str(out))
+    print(f"wrote {out} ({'float16' if args.fp16 else 'float32'})")
+    return 0
+
+
+def cmd_download_anytext(args) -> int:
+    from wenchuang.anytext.loading import download_weights
+
+    folder = download_weights(args.to, revision=args.revision, repo=args.repo, source=args.source)
+    print(f"AnyText weights in {folder}; use --model {folder}")
+    return 0
+
+
+def cmd_dev_parity(args) -> int:
+    from wenchuang.anytext.parity import parity_passed, run_parity
+
+    errors = run_parity(args.golden_dir, cases=tuple(args.cases) if args.cases else None, full_sampling=not args.quick)
+    print(json.dumps({k: (v if v == v and v != float("inf") else str(v)) for k, v in errors.items()}, indent=1))
+    return 0 if parity_passed(errors) else 1

@@ -215,9 +215,18 @@ def normalize_text(text: str) -> str:
     return "".join(str(text).split())
 
 
+def pad_for_recognition(crop: np.ndarray) -> np.ndarray:
+    """Extend the crop's edges by a tenth of its height (at least 4 px). PP-OCR learnt from detector
+    boxes with a margin around the text; text that touches the crop's edges reads worse (a capital W
+    read as w, a lone stroke read as two characters)."""
+    pad = max(4, int(round(0.1 * crop.shape[0])))
+    return cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+
+
 def read_lines(image_rgb: np.ndarray, polygons: Sequence[Polygon]) -> list[tuple[str, float]]:
-    """Read the text inside each polygon: rectified crop + recogniser only (never the detector)."""
-    crops = [rectify_crop(image_rgb, p) for p in polygons]
+    """Read the text inside each polygon: rectified, edge-padded crop + recogniser only (never the
+    detector)."""
+    crops = [pad_for_recognition(rectify_crop(image_rgb, p)) for p in polygons]
     return get_recognizer().recognize(crops)
 
 

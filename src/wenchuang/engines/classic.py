@@ -1,0 +1,520 @@
+"""The classic engine: no weights, CPU, fast.
+
+- generate: draws each line onto the base image (or a plain gradient background of the requested
+  size) with its font and colour, a soft shadow and an optional outline, fitted into its polygon:
+  the text is laid out in the polygon's upright rectangle and warped onto the quad (vertical layout
+  when the region is at least 1.5x taller than wide). Lines without a polygon are placed by
+  `layout.auto.auto_layout`.
+- edit: erases text by inpainting a stroke-level mask (the glyph strokes inside each region are
+  segmented against a background model fitted to the region's surroundings, dilated a little and
+  inpainted; inpainting the whole box would smear the background). Regions come from the new
+  lines' polygons, `remove_regions`, the mask's connected regions, or every text box the PP-OCR
+  detector finds (`remove_all_text`). New text is then drawn into each line's quad in the colour of
+  the strokes it replaces (unless the line gives one), sized to the box.
+
+Every result carries per-line OCR readings (`wenchuang.ocr.check_lines`). In an edit, the readings
+list the new lines first, then one reading per erased region with expected text "" (passed when the
+recogniser reads nothing there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from wenchuang.errors import RequestError
+from wenchuang.layout.fonts import check_text, load_font
+from wenchuang.ocr import check_lines, get_detector, normalize_text, read_lines
+from wenchuang.ocr.reader import VERTICAL_RATIO, polygon_quad, quad_size
+from wenchuang.request import DesignRequest, DesignResult, LineReading, TextLine
+
+NAME = "classic"
+ERASED_SCORE_FLOOR = 0.5  # a recogniser output below this confidence counts as "nothing read"
+
+# (top-left colour, bottom-right colour) of the generated backgrounds
+_PALETTES = (
+    ((247, 241, 229), (231, 216, 190)),  # rice paper
+    ((228, 238, 230), (194, 216, 203)),  # celadon
+    ((231, 236, 245), (198, 210, 231)),  # pale indigo
+    ((251, 236, 226), (238, 206, 188)),  # peach
+    ((242, 242, 240), (212, 212, 208)),  # stone
+    ((150, 42, 34), (104, 24, 22)),  # vermilion
+    ((36, 48, 84), (20, 28, 54)),  # deep indigo
+    ((40, 58, 46), (22, 34, 27)),  # pine
+)
+_DARK_INK = (34, 30, 28)
+_LIGHT_INK = (250, 247, 238)
+
+
+def engine_status(model: str | None = None) -> tuple[bool, str]:
+    """Always ready: no weights needed."""
+    return True, "ready (OpenCV rendering and inpainting, PP-OCR check; no weights needed)"
+
+
+def create_engine(model: str | None = None, **options) -> ClassicEngine:
+    """The classic engine; `model` is ignored. Options: see `ClassicEngine`."""
+    return ClassicEngine(**options)
+
+
+@dataclass
+class TextStyle:
+    """How a line is drawn: fill colour, outline (fraction of the font size, 0 = none), shadow."""
+
+    color: tuple[int, int, int]
+    stroke: float = 0.0
+    stroke_color: tuple[int, int, int] = (255, 255, 255)
+    shadow: bool = False
+    shadow_color: tuple[int, int, int] = (0, 0, 0)
+
+
+class ClassicEngine:
+    """OpenCV/Pillow engine. `stroke`: outline width as a fraction of the font size for generated
+    text (default 0, none); `shadow`: soft shadow under generated text (default on); `fill`: the
+    fraction of the region's length the text may use (default 0.92)."""
+
+    name = NAME
+
+    def __init__(self, stroke: float = 0.0, shadow: bool = True, fill: float = 0.92):
+        if not 0.0 <= float(stroke) <= 0.25:
+            raise RequestError("stroke", f"must be between 0 and 0.25 of the font size, got {stroke}")
+        if not 0.3 <= float(fill) <= 1.0:
+            raise RequestError("fill", f"must be between 0.3 and 1, got {fill}")
+        self.stroke = float(stroke)
+        self.shadow = bool(shadow)
+        self.fill = float(fill)
+
+    # ------------------------------------------------------------------ generate
+    def generate(self, request: DesignRequest) -> DesignResult:
+        start = time.perf_counter()
+        request.validate()
+        if request.mode != "generate":
+            raise RequestError("mode", "the generate method needs a request with mode 'generate'")
+        width, height = request.canvas_size
+        _check_fonts(request.lines)
+        lines = _place_lines(request.lines, width, height)
+        warnings: list[str] = []
+        if request.prompt.strip():
+            warnings.append("the classic engine draws text only; the prompt's scene is not painted")
+        seeds = request.resolved_seeds()
+        t_layout = time.perf_counter()
+
+        images: list[np.ndarray] = []
+        readings: list[list[LineReading]] = []
+        render_s = ocr_s = 0.0
+        glyphs = np.zeros((height, width), np.float32)
+        for seed in seeds:
+            t0 = time.perf_counter()
+            if request.image is not None:
+                canvas = request.image.copy()
+            else:
+                canvas = make_background(width, height, seed)
+            glyphs[:] = 0
+            for line in lines:
+                style = self._style_for(line, canvas)
+                alpha = draw_line(canvas, line.text, line.polygon, line.font, style, fill=self.fill)
+                np.maximum(glyphs, alpha, out=glyphs)
+            t1 = time.perf_counter()
+            readings.append(check_lines(canvas, lines))
+            ocr_s += time.perf_counter() - t1
+            render_s += t1 - t0
+            images.append(canvas)
+
+        return DesignResult(
+            images=images,
+            seeds=seeds,
+            request=request,
+            engine=NAME,
+            readings=readings,
+            debug={
+                "glyphs": (glyphs * 255).astype(np.uint8),
+                "positions": _positions_image([line.polygon for line in lines], width, height),
+            },
+            timings={
+                "layout": t_layout - start,
+                "render": render_s,
+                "ocr": ocr_s,
+                "total": time.perf_counter() - start,
+            },
+            warnings=warnings,
+            extra={"lines": [line.to_dict() for line in lines]},
+        )
+
+    def _style_for(self, line: TextLine, canvas: np.ndarray) -> TextStyle:
+        if line.color:
+            color = hex_to_rgb(line.color)
+        else:
+            color = _contrasting_ink(_region_mean(canvas, line.polygon))
+        light_ink = _luminance(color) > 140
+        return TextStyle(
+            color=color,
+            stroke=self.stroke,
+            stroke_color=_DARK_INK if light_ink else _LIGHT_INK,
+            shadow=self.shadow,
+            shadow_color=(0, 0, 0) if light_ink else (255, 255, 255),
+        )
+
+    # ------------------------------------------------------------------ edit
+    def edit(self, request: DesignRequest) -> DesignResult:
+        start = time.perf_counter()
+        request.validate()
+        if request.mode != "edit":
+            raise RequestError("mode", "the edit method needs a request with mode 'edit'")
+        image = request.image
+        height, width = image.shape[:2]
+        _check_fonts(request.lines)
+        warnings: list[str] = []
+        if request.image_count > 1:
+            warnings.append("the classic engine's edit is deterministic; one image is returned")
+        seeds = request.resolved_seeds()[:1]
+
+        # regions to erase: the new lines' polygons, remove_regions, the mask, detected text
+        placed = [line for line in request.lines if line.polygon is not None]
+        regions: list[tuple[list, np.ndarray]] = []  # (reading polygon, region mask)
+        for poly in [line.polygon for line in placed] + list(request.remove_regions):
+            regions.append((poly, polygon_mask(poly, width, height)))
+        if request.mask is not None:
+            regions.extend(_mask_regions(np.asarray(request.mask) > 0))
+        t_detect = time.perf_counter()
+        if request.remove_all_text:
+            for box in get_detector().detect_boxes(image):
+                poly = [(float(x), float(y)) for x, y in box]
+                regions.append((poly, polygon_mask(poly, width, height)))
+            if not regions:
+                warnings.append("the detector found no text to remove")
+        t_segment = time.perf_counter()
+
+        result = image.copy()
+        erase_mask = np.zeros((height, width), np.uint8)
+        colors: list[tuple[int, int, int] | None] = []
+        for _, region in regions:
+            strokes, color = segment_strokes(image, region)
+            erase_mask |= strokes
+            colors.append(color)
+        t_inpaint = time.perf_counter()
+        result = inpaint(result, erase_mask)
+        t_render = time.perf_counter()
+
+        # new text (lines without a polygon are placed in free space, away from other text)
+        occupied = [poly for poly, _ in regions]
+        lines = _place_lines(request.lines, width, height, occupied=occupied)
+        glyphs = np.zeros((height, width), np.float32)
+        stroke_colors = iter(colors[: len(placed)])
+        for original, line in zip(request.lines, lines):
+            estimated = next(stroke_colors) if original.polygon is not None else None
+            if line.color:
+                color = hex_to_rgb(line.color)
+            else:
+                color = estimated or _contrasting_ink(_region_mean(result, line.polygon))
+            alpha = draw_line(result, line.text, line.polygon, line.font, TextStyle(color), fill=self.fill)
+            np.maximum(glyphs, alpha, out=glyphs)
+        t_ocr = time.perf_counter()
+
+        readings = check_lines(result, lines) if lines else []
+        erased = [poly for poly, _ in regions[len(placed):]]
+        for text, score in read_lines(result, erased) if erased else []:
+            read = normalize_text(text) if score >= ERASED_SCORE_FLOOR else ""
+            readings.append(LineReading("", text, round(float(score), 4), read == ""))
+        end = time.perf_counter()
+
+        region_union = np.zeros((height, width), np.uint8)
+        for _, region in regions:
+            region_union |= region
+        return DesignResult(
+            images=[result],
+            seeds=seeds,
+            request=request,
+            engine=NAME,
+            readings=[readings],
+            debug={
+                "mask": erase_mask * 255,
+                "regions": region_union * 255,
+                "glyphs": (glyphs * 255).astype(np.uint8),
+                "positions": _positions_image([line.polygon for line in lines], width, height),
+            },
+            timings={
+                "detect": t_segment - t_detect,
+                "segment": t_inpaint - t_segment,
+                "inpaint": t_render - t_inpaint,
+                "render": t_ocr - t_render,
+                "ocr": end - t_ocr,
+                "total": end - start,
+            },
+            warnings=warnings,
+            extra={"lines": [line.to_dict() for line in lines], "erased_regions": len(regions)},
+        )
+
+
+# ---------------------------------------------------------------------- helpers: lines and fonts
+def _check_fonts(lines: list[TextLine]) -> None:
+    for i, line in enumerate(lines):
+        check_text(line.text, line.font, field_name=f"lines[{i}].text")
+
+
+def _place_lines(lines: list[TextLine], width: int, height: int, occupied=()) -> list[TextLine]:
+    """Copies of the lines, every one with a polygon (auto layout for those without)."""
+    copies = [dataclasses.replace(line) for line in lines]
+    if all(line.polygon is not None for line in copies):
+        return copies
+    from wenchuang.layout.auto import auto_layout
+
+    placed = auto_layout(copies, width, height, occupied=tuple(occupied))
+    if any(line.polygon is None for line in placed):
+        raise RequestError("lines", "there is no free space left to place every line; give positions")
+    return [line.validate(i, width, height) for i, line in enumerate(placed)]
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    value = color.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def _luminance(rgb) -> float:
+    r, g, b = (float(c) for c in rgb)
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def _contrasting_ink(background_rgb) -> tuple[int, int, int]:
+    return _DARK_INK if _luminance(background_rgb) >= 128 else _LIGHT_INK
+
+
+def _region_mean(image: np.ndarray, polygon) -> tuple[float, float, float]:
+    mask = polygon_mask(polygon, image.shape[1], image.shape[0])
+    return tuple(float(v) for v in cv2.mean(image, mask=mask)[:3])
+
+
+def polygon_mask(polygon, width: int, height: int) -> np.ndarray:
+    """uint8 {0,1} mask of the filled polygon."""
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float32)).astype(np.int32)], 1)
+    return mask
+
+
+def _positions_image(polygons, width: int, height: int) -> np.ndarray:
+    out = np.zeros((height, width), np.uint8)
+    for poly in polygons:
+        out |= polygon_mask(poly, width, height)
+    return out * 255
+
+
+def _mask_regions(mask: np.ndarray) -> list[tuple[list, np.ndarray]]:
+    """One region per connected part of a drawn mask, with its rotated rectangle for reading."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    regions = []
+    for label in range(1, count):
+        region = (labels == label).astype(np.uint8)
+        if region.sum() < 16:
+            continue
+        points = cv2.findNonZero(region)
+        box = cv2.boxPoints(cv2.minAreaRect(points))
+        regions.append(([(float(x), float(y)) for x, y in box], region))
+    return regions
+
+
+# ---------------------------------------------------------------------- background
+def make_background(width: int, height: int, seed: int) -> np.ndarray:
+    """A plain two-colour gradient with a faint paper grain, chosen by the seed."""
+    rng = np.random.default_rng(seed)
+    top, bottom = (np.asarray(c, np.float32) for c in _PALETTES[int(rng.integers(len(_PALETTES)))])
+    angle = float(rng.uniform(0, np.pi / 2))
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    t = xs / max(width - 1, 1) * np.cos(angle) + ys / max(height - 1, 1) * np.sin(angle)
+    t /= max(float(t.max()), 1e-6)
+    image = top[None, None, :] * (1 - t[..., None]) + bottom[None, None, :] * t[..., None]
+    image += rng.normal(0, 1.2, (height, width, 1)).astype(np.float32)
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------- text rendering
+def _text_masks(text: str, font, width: int, height: int, vertical: bool, fill: float, stroke: float):
+    """Fill and outline coverage (float32 in [0, 1], height x width) of the text laid out in an upright
+    width x height box: one row centred, or (vertical) one character per cell from top to bottom."""
+    chars = [c for c in text if not c.isspace()] if vertical else None
+    if vertical:
+        cell = height * fill / max(len(chars), 1)
+        size = max(4, int(min(width * 0.82, cell * 0.92)))
+    else:
+        ref = load_font(font, 100)
+        left, _, right, _ = ref.getbbox(text)
+        text_w = max(right - left, 1)
+        size = max(4, int(min(height * 0.78, 100 * fill * width / text_w)))
+    face = load_font(font, size)
+    stroke_px = int(round(stroke * size))
+    fill_img = Image.new("L", (width, height), 0)
+    stroke_img = Image.new("L", (width, height), 0) if stroke_px else None
+    targets = [(fill_img, 0)] + ([(stroke_img, stroke_px)] if stroke_img else [])
+    for img, sw in targets:
+        draw = ImageDraw.Draw(img)
+        if vertical:
+            top = (height - cell * len(chars)) / 2
+            for i, ch in enumerate(chars):
+                draw.text((width / 2, top + (i + 0.5) * cell), ch, font=face, fill=255, anchor="mm",
+                          stroke_width=sw, stroke_fill=255)
+        else:
+            draw.text((width / 2, height / 2), text, font=face, fill=255, anchor="mm",
+                      stroke_width=sw, stroke_fill=255)
+    fill_a = np.asarray(fill_img, np.float32) / 255.0
+    stroke_a = np.asarray(stroke_img, np.float32) / 255.0 if stroke_img else None
+    return fill_a, stroke_a, size
+
+
+def draw_line(image: np.ndarray, text: str, polygon, font, style: TextStyle, fill: float = 0.92) -> np.ndarray:
+    """Draw one line into its polygon on `image` (in place). Returns the text's coverage
+    (float32 H x W in [0, 1]) for the debug glyph image."""
+    height, width = image.shape[:2]
+    quad = polygon_quad(polygon)
+    box_w, box_h = quad_size(quad)
+    vertical = box_h >= VERTICAL_RATIO * box_w
+    fill_a, stroke_a, size = _text_masks(text, font, box_w, box_h, vertical, fill, style.stroke)
+
+    # the shadow: the outer shape, shifted down-right and blurred, in the upright frame
+    layers = [fill_a]
+    if stroke_a is not None:
+        layers.append(stroke_a)
+    if style.shadow:
+        outer = stroke_a if stroke_a is not None else fill_a
+        shift = max(1.0, size * 0.05)
+        matrix = np.float32([[1, 0, shift], [0, 1, shift]])
+        shadow = cv2.warpAffine(outer, matrix, (box_w, box_h))
+        shadow = cv2.GaussianBlur(shadow, (0, 0), max(0.8, size * 0.04)) * 0.55
+        layers.append(shadow)
+
+    # warp every layer from the upright box onto the quad, inside the quad's bounding box only
+    x0, y0, bw, bh = cv2.boundingRect(np.round(quad).astype(np.int32))
+    pad = 2
+    x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
+    x1, y1 = min(width, x0 + bw + 2 * pad), min(height, y0 + bh + 2 * pad)
+    source = np.float32([[0, 0], [box_w, 0], [box_w, box_h], [0, box_h]])
+    target = quad - np.float32([x0, y0])
+    matrix = cv2.getPerspectiveTransform(source, target)
+    stack = np.dstack(layers) if len(layers) > 1 else layers[0]
+    warped = cv2.warpPerspective(stack, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+    warped = warped.reshape(y1 - y0, x1 - x0, -1)
+
+    region = image[y0:y1, x0:x1].astype(np.float32)
+    index = len(layers) - 1
+    if style.shadow:
+        region = _blend(region, warped[..., index], style.shadow_color)
+        index -= 1
+    if stroke_a is not None:
+        region = _blend(region, warped[..., 1], style.stroke_color)
+    region = _blend(region, warped[..., 0], style.color)
+    image[y0:y1, x0:x1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
+
+    coverage = np.zeros((height, width), np.float32)
+    coverage[y0:y1, x0:x1] = warped[..., 0]
+    return coverage
+
+
+def _blend(region: np.ndarray, alpha: np.ndarray, color) -> np.ndarray:
+    a = np.clip(alpha, 0, 1)[..., None]
+    return region * (1 - a) + np.asarray(color, np.float32)[None, None, :] * a
+
+
+# ---------------------------------------------------------------------- text removal
+def segment_strokes(image: np.ndarray, region: np.ndarray):
+    """The glyph strokes inside `region` (uint8 {0,1} H x W), dilated a little, and their colour.
+
+    A smooth background (a plane per channel) is fitted to a ring of pixels just outside the
+    region; pixels that differ from it by more than an Otsu threshold (never below the ring's own
+    noise) are strokes. When that marks most of the region (the region's background differs from
+    its surroundings), the minority class of an Otsu split of the grey levels is used instead.
+    Returns (mask uint8 {0,1} H x W, stroke colour (r, g, b) or None when no strokes were found).
+    """
+    height, width = region.shape
+    ys, xs = np.nonzero(region)
+    empty = np.zeros((height, width), np.uint8)
+    if len(ys) == 0:
+        return empty, None
+    extent = max(int(ys.max() - ys.min()), int(xs.max() - xs.min()), 1)
+    grow = max(2, int(round(extent * 0.02)))
+    ring_width = max(4, int(round(extent * 0.03)))
+    margin = grow + ring_width + 2
+    y0, y1 = max(0, ys.min() - margin), min(height, ys.max() + margin + 1)
+    x0, x1 = max(0, xs.min() - margin), min(width, xs.max() + margin + 1)
+    crop = image[y0:y1, x0:x1].astype(np.float32)
+    inside = cv2.dilate(region[y0:y1, x0:x1], _disk(grow))
+    ring = cv2.dilate(inside, _disk(ring_width)) & (1 - inside)
+    if ring.sum() < 8:  # the region fills the image: use its own border
+        ring = inside - cv2.erode(inside, _disk(ring_width))
+
+    background = _fit_background(crop, ring.astype(bool))
+    distance = np.linalg.norm(crop - background, axis=2)
+    ring_d = distance[ring.astype(bool)]
+    noise = float(np.median(ring_d)) * 1.4826 if ring_d.size else 2.0
+    values = distance[inside.astype(bool)]
+    otsu = _otsu(values)
+    threshold = max(otsu, 3.0 * noise + 4.0, 12.0)
+    strokes = (distance > threshold) & inside.astype(bool)
+    if strokes.sum() > 0.55 * inside.sum():
+        gray = cv2.cvtColor(np.clip(crop, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        level = _otsu(gray[inside.astype(bool)])
+        dark = (gray <= level) & inside.astype(bool)
+        strokes = dark if dark.sum() <= 0.5 * inside.sum() else (~dark & inside.astype(bool))
+    if strokes.sum() < 4:
+        return empty, None
+    core = strokes & (distance > np.percentile(distance[strokes], 50))
+    color = tuple(int(v) for v in np.median(crop[core if core.any() else strokes], axis=0))
+
+    dilated = cv2.dilate(strokes.astype(np.uint8), _disk(2)) & inside
+    mask = empty
+    mask[y0:y1, x0:x1] = dilated
+    return mask, color
+
+
+def _fit_background(crop: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """Per channel, colour = a + b*x + c*y fitted to the ring pixels (twice, the second time without
+    the ring pixels that fit worst, e.g. strokes that reach the ring)."""
+    h, w = crop.shape[:2]
+    ys, xs = np.nonzero(ring)
+    if len(ys) < 3:
+        return np.broadcast_to(np.median(crop.reshape(-1, 3), axis=0), crop.shape).astype(np.float32)
+    design = np.stack([np.ones(len(xs)), xs / w, ys / h], axis=1)
+    values = crop[ys, xs].astype(np.float64)
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    residual = np.linalg.norm(values - design @ coef, axis=1)
+    keep = residual <= np.percentile(residual, 80)
+    if keep.sum() >= 3:
+        coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
+    full = np.stack([np.ones_like(gx), gx / w, gy / h], axis=-1) @ coef
+    return full.astype(np.float32)
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of a 1-D sample (any range)."""
+    if values.size == 0:
+        return 0.0
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-6:
+        return high
+    scaled = np.clip((values - low) / (high - low) * 255.0, 0, 255).astype(np.uint8)
+    level, _ = cv2.threshold(scaled.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return low + float(level) / 255.0 * (high - low)
+
+
+def _disk(radius: int) -> np.ndarray:
+    size = 2 * int(radius) + 1
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+def inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 4) -> np.ndarray:
+    """Inpaint the masked pixels (Telea), working only on the masked area's bounding boxes."""
+    if not mask.any():
+        return image.copy()
+    out = image.copy()
+    count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(mask, _disk(radius * 3)), connectivity=8)
+    pad = radius * 2 + 2
+    height, width = mask.shape
+    for label in range(1, count):
+        x, y, w, h, _ = stats[label]
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(width, x + w + pad), min(height, y + h + pad)
+        patch = cv2.inpaint(out[y0:y1, x0:x1], mask[y0:y1, x0:x1], radius, cv2.INPAINT_TELEA)
+        sub = mask[y0:y1, x0:x1].astype(bool)
+        out[y0:y1, x0:x1][sub] = patch[sub]
+    return out

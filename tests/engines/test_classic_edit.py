@@ -1,0 +1,199 @@
+"""Classic engine, edit: stroke-level text removal on synthetic textured backgrounds, replacement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wenchuang.engines.classic import ClassicEngine, TextStyle, draw_line, polygon_mask, segment_strokes
+from wenchuang.errors import RequestError
+from wenchuang.ocr import normalize_text, read_lines
+from wenchuang.request import DesignRequest, TextLine
+
+ERASED_FLOOR = 0.5  # below this confidence the recogniser's output is noise, not a reading
+
+
+def rect(x, y, w, h):
+    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+
+
+def textured_background(kind: str, size=512, seed=0) -> np.ndarray:
+    """Gradients with low-amplitude noise or patterns (no text in them)."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    if kind == "warm-gradient":
+        base = np.stack([235 - 40 * ys, 220 - 30 * xs, 190 - 20 * (xs + ys)], axis=-1)
+        texture = rng.normal(0, 2.0, (size, size, 1))
+    elif kind == "dark-weave":
+        base = np.stack([40 + 30 * xs, 50 + 20 * ys, 90 + 25 * xs], axis=-1)
+        texture = (3.0 * np.sin(xs * size / 3.1) * np.sin(ys * size / 2.7))[..., None] + rng.normal(
+            0, 1.5, (size, size, 1)
+        )
+    elif kind == "paper-grain":
+        base = np.stack([245 - 25 * xs * ys, 240 - 15 * ys, 228 - 20 * xs], axis=-1)
+        grain = rng.normal(0, 4.0, (size // 4, size // 4, 1)).repeat(4, 0).repeat(4, 1)
+        texture = grain * 0.6 + rng.normal(0, 1.0, (size, size, 1))
+    else:
+        raise ValueError(kind)
+    return np.clip(base + texture, 0, 255).astype(np.uint8)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def reads_nothing(text: str, score: float) -> bool:
+    return normalize_text(text) == "" or score < ERASED_FLOOR
+
+
+SCENES = [
+    (
+        "warm-gradient",
+        [
+            ("故宫文创礼品", rect(50, 60, 410, 80), (40, 30, 30)),
+            ("Summer Sale", rect(80, 300, 330, 70), (120, 20, 20)),
+        ],
+    ),
+    (
+        "dark-weave",
+        [
+            ("熊猫 Panda", rect(60, 120, 380, 90), (250, 240, 210)),
+            ("限量", rect(320, 360, 150, 70), (230, 200, 90)),
+        ],
+    ),
+    (
+        "paper-grain",
+        [
+            ("山水之间", rect(40, 40, 300, 80), (30, 30, 30)),
+            ("Tea House", rect(60, 220, 300, 60), (60, 90, 60)),
+            ("2024", rect(300, 380, 160, 60), (160, 30, 30)),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "texts"), SCENES, ids=[s[0] for s in SCENES])
+def test_remove_regions_leaves_clean_background(kind, texts):
+    background = textured_background(kind)
+    image = background.copy()
+    polygons = [poly for _, poly, _ in texts]
+    for text, poly, color in texts:
+        draw_line(image, text, poly, None, TextStyle(color))
+    # the text is there and legible before, and the bare background reads as nothing
+    assert [normalize_text(t) for t, _ in read_lines(image, polygons)] == [
+        normalize_text(t) for t, _, _ in texts
+    ]
+    assert all(reads_nothing(*r) for r in read_lines(background, polygons))
+
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, remove_regions=polygons, seed=1))
+    out = result.images[0]
+    for text, score in read_lines(out, polygons):
+        assert reads_nothing(text, score), (text, score)
+    for poly in polygons:
+        inside = polygon_mask(poly, 512, 512).astype(bool)
+        assert psnr(out[inside], background[inside]) >= 30.0, psnr(out[inside], background[inside])
+    # only stroke pixels were changed: outside the regions the image is untouched ...
+    regions = np.zeros((512, 512), bool)
+    for poly in polygons:
+        regions |= polygon_mask(poly, 512, 512).astype(bool)
+    assert np.array_equal(out[~regions], image[~regions])
+    # ... and the erase mask is strokes, a small part of each box, not the whole box
+    mask = result.debug["mask"] > 0
+    for poly in polygons:
+        inside = polygon_mask(poly, 512, 512).astype(bool)
+        assert 0.03 < mask[inside].mean() < 0.6
+    assert all(r.passed and r.expected == "" for r in result.readings[0])
+
+
+def test_whole_box_inpainting_would_be_worse():
+    """The reason for stroke-level masks: inpainting the whole box smears the texture."""
+    import cv2
+
+    background = textured_background("paper-grain", seed=3)
+    image = background.copy()
+    poly = rect(60, 180, 390, 110)
+    draw_line(image, "文创市集", poly, None, TextStyle((20, 20, 20)))
+    inside = polygon_mask(poly, 512, 512)
+    whole = cv2.inpaint(image, inside, 4, cv2.INPAINT_TELEA)
+    strokes = ClassicEngine().edit(DesignRequest(mode="edit", image=image, remove_regions=[poly])).images[0]
+    m = inside.astype(bool)
+    assert psnr(strokes[m], background[m]) > psnr(whole[m], background[m]) + 3
+
+
+def test_remove_with_a_drawn_mask():
+    background = textured_background("warm-gradient", seed=5)
+    image = background.copy()
+    poly = rect(100, 200, 300, 80)
+    draw_line(image, "擦除我", poly, None, TextStyle((30, 30, 60)))
+    mask = np.zeros((512, 512), np.uint8)
+    mask[190:290, 90:410] = 255  # a rough brush over the text
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, mask=mask))
+    out = result.images[0]
+    assert reads_nothing(*read_lines(out, [poly])[0])
+    inside = polygon_mask(poly, 512, 512).astype(bool)
+    assert psnr(out[inside], background[inside]) >= 30.0
+    assert len(result.readings[0]) == 1 and result.readings[0][0].passed
+
+
+def test_remove_all_text_uses_the_detector():
+    background = textured_background("paper-grain", seed=7)
+    image = background.copy()
+    texts = [("文创工作室", rect(40, 50, 380, 80)), ("Open Daily", rect(120, 330, 300, 70))]
+    for text, poly in texts:
+        draw_line(image, text, poly, None, TextStyle((25, 25, 25)))
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, remove_all_text=True))
+    out = result.images[0]
+    assert result.extra["erased_regions"] >= 2
+    for text, score in read_lines(out, [poly for _, poly in texts]):
+        assert reads_nothing(text, score), (text, score)
+    for _, poly in texts:
+        inside = polygon_mask(poly, 512, 512).astype(bool)
+        assert psnr(out[inside], background[inside]) >= 30.0
+    assert result.timings["detect"] > 0
+
+
+def test_replace_text_keeps_the_colour_and_reads_back():
+    background = textured_background("warm-gradient", seed=2)
+    image = background.copy()
+    poly = rect(60, 160, 400, 90)
+    ink = (150, 30, 40)
+    draw_line(image, "旧的文字", poly, None, TextStyle(ink))
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, lines=[TextLine("新品上市", poly)]))
+    out = result.images[0]
+    reading = result.readings[0][0]
+    assert reading.expected == "新品上市" and reading.passed, reading
+    glyphs = result.debug["glyphs"] == 255
+    assert glyphs.sum() > 500
+    assert np.abs(np.median(out[glyphs], axis=0) - ink).max() <= 12  # the original stroke colour
+
+
+def test_replace_rotated_text_with_an_explicit_colour():
+    background = textured_background("dark-weave", seed=4)
+    image = background.copy()
+    quad = [(80, 220), (420, 160), (432, 230), (92, 290)]
+    draw_line(image, "OLD TEXT", quad, None, TextStyle((240, 240, 240)))
+    line = TextLine("New 新", quad, color="#FFD54F")
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, lines=[line]))
+    assert result.readings[0][0].passed, result.readings[0]
+    glyphs = result.debug["glyphs"] == 255
+    assert np.abs(np.median(result.images[0][glyphs], axis=0) - (0xFF, 0xD5, 0x4F)).max() <= 2
+
+
+def test_segment_strokes_finds_nothing_in_plain_texture():
+    background = textured_background("paper-grain", seed=9)
+    strokes, _ = segment_strokes(background, polygon_mask(rect(100, 100, 200, 80), 512, 512))
+    assert strokes.sum() < 0.01 * 200 * 80
+
+
+def test_edit_needs_an_image_and_something_to_do():
+    with pytest.raises(RequestError, match="image"):
+        ClassicEngine().edit(DesignRequest(mode="edit", remove_all_text=True))
+    with pytest.raises(RequestError, match="nothing to edit"):
+        ClassicEngine().edit(DesignRequest(mode="edit", image=np.zeros((64, 64, 3), np.uint8)))
+    with pytest.raises(RequestError, match="outside"):
+        ClassicEngine().edit(
+            DesignRequest(
+                mode="edit", image=np.zeros((64, 64, 3), np.uint8), remove_regions=[rect(10, 10, 100, 20)]
+            )
+        )

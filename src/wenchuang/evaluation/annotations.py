@@ -131,6 +131,12 @@ def find_image(directory: Path, stem: str) -> Path | None:
     return None
 
 
+def data_root_path(benchmark: Benchmark) -> Path:
+    """The folder of the original images: ``data_root``, relative to the JSON file unless absolute."""
+    root = Path(benchmark.data_root)
+    return root if root.is_absolute() else benchmark.path.parent / root
+
+
 def images_for_entry(benchmark: Benchmark, entry: Entry, images_dir: Path | None) -> list[Path]:
     """The images to score for one entry.
 
@@ -140,10 +146,7 @@ def images_for_entry(benchmark: Benchmark, entry: Entry, images_dir: Path | None
     ceiling the OCR reaches on real pictures.
     """
     if images_dir is None:
-        root = Path(benchmark.data_root)
-        if not root.is_absolute():
-            root = benchmark.path.parent / root
-        original = root / entry.img_name
+        original = data_root_path(benchmark) / entry.img_name
         return [original] if original.is_file() else []
     found = []
     k = 0

@@ -33,6 +33,7 @@ from wenchuang.errors import ModelError, WenchuangError
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
+FEATURE_BLOCKS = (64, 192, 768, 2048)  # pytorch-fid --dims choices
 BN_EPS = 1e-3
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 IMAGE_EXTENSIONS = {"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"}  # pytorch-fid's
@@ -193,15 +194,22 @@ class FIDInception(nn.Module):
         x = F.interpolate(images01, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
         return 2.0 * x - 1.0
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Features of an already preprocessed batch (299x299, values in [-1, 1])."""
-        x = self.conv_2(self.conv_1(self.conv(x)))
-        x = F.max_pool2d(x, 3, stride=2)
-        x = self.conv_4(self.conv_3(x))
-        x = F.max_pool2d(x, 3, stride=2)
-        for name in ("mixed", "mixed_1", "mixed_2", "mixed_3", "mixed_4", "mixed_5", "mixed_6", "mixed_7",
-                     "mixed_8", "mixed_9", "mixed_10"):
-            x = getattr(self, name)(x)
+    def features(self, x: torch.Tensor, dims: int = FEATURE_DIM) -> torch.Tensor:
+        """Features of an already preprocessed batch (299x299, values in [-1, 1]).
+
+        `dims` picks the block as pytorch-fid's ``--dims`` does: 64 (first max pool), 192 (second max
+        pool), 768 (before the last reduction) or 2048 (final pool, the standard FID).
+        """
+        if dims not in FEATURE_BLOCKS:
+            raise ValueError(f"dims must be one of {sorted(FEATURE_BLOCKS)}, got {dims}")
+        x = F.max_pool2d(self.conv_2(self.conv_1(self.conv(x))), 3, stride=2)
+        if dims > 64:
+            x = F.max_pool2d(self.conv_4(self.conv_3(x)), 3, stride=2)
+        if dims > 192:
+            for name in ("mixed", "mixed_1", "mixed_2", "mixed_3", "mixed_4", "mixed_5", "mixed_6", "mixed_7"):
+                x = getattr(self, name)(x)
+        if dims > 768:
+            x = self.mixed_10(self.mixed_9(self.mixed_8(x)))
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
@@ -355,15 +363,16 @@ def _load_rgb01(path: Path) -> torch.Tensor:
 
 @torch.no_grad()
 def extract_features(
-    model: FIDInception, files: list[Path], batch_size: int = 50, device: str = "cpu", progress: bool = True
+    model: FIDInception, files: list[Path], batch_size: int = 50, device: str = "cpu", progress: bool = True,
+    dims: int = FEATURE_DIM,
 ) -> np.ndarray:
-    """N x 2048 pool features of the image files (batches of `batch_size`, as pytorch-fid)."""
+    """N x `dims` pool features of the image files (batches of `batch_size`, as pytorch-fid)."""
     from tqdm import tqdm  # noqa: PLC0415
 
     feats = []
     for start in tqdm(range(0, len(files), batch_size), desc="fid features", disable=not progress):
         batch = torch.stack([model.preprocess(_load_rgb01(f)[None])[0] for f in files[start:start + batch_size]])
-        feats.append(model.features(batch.to(device)).double().cpu().numpy())
+        feats.append(model.features(batch.to(device), dims).double().cpu().numpy())
     return np.concatenate(feats, axis=0)
 
 
@@ -397,17 +406,20 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
 
 def fid_from_dirs(
     real: str | Path, generated: str | Path, weights: str | Path | None = None, batch_size: int = 50,
-    device: str = "cpu", progress: bool = True,
+    device: str = "cpu", progress: bool = True, dims: int = FEATURE_DIM,
 ) -> dict:
     """FID between two folders of images (pytorch-fid's defaults: 2048-d pool features)."""
+    if dims not in FEATURE_BLOCKS:
+        raise WenchuangError(f"--dims must be one of {', '.join(map(str, FEATURE_BLOCKS))}, got {dims}")
     real_files, gen_files = list_images(real), list_images(generated)
     model = load_fid_inception(weights, device=device)
-    mu1, s1 = statistics(extract_features(model, real_files, batch_size, device, progress))
-    mu2, s2 = statistics(extract_features(model, gen_files, batch_size, device, progress))
+    mu1, s1 = statistics(extract_features(model, real_files, batch_size, device, progress, dims))
+    mu2, s2 = statistics(extract_features(model, gen_files, batch_size, device, progress, dims))
     return {
         "fid": frechet_distance(mu1, s1, mu2, s2),
         "real": str(real), "generated": str(generated),
         "real_images": len(real_files), "generated_images": len(gen_files),
-        "feature": "FID Inception (TF 2015-12-05) pool3, 2048-d, 299x299 bilinear, [-1, 1]",
+        "feature": f"FID Inception (TF 2015-12-05), {dims}-d pool features, 299x299 bilinear, [-1, 1]",
+        "dims": dims,
         "weights": model.weights_file, "precision": "fp32", "device": device,
     }

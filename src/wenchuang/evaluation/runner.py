@@ -1,0 +1,222 @@
+"""`wenchuang benchmark`: generate K images per annotated entry with an engine, then score them.
+
+Layout of ``OUT``::
+
+    images/STEM_k.png   the k-th image of entry STEM (the official scripts' naming), k = 0..K-1
+    images/STEM_k.json  its metadata: seed, prompt, lines sent, engine, model, timings
+    report.json         the OCR report (`evaluate_ocr`) + the generation set-up
+    report.md           Markdown table
+    plots/accuracy_per_language.png, plots/ned_histogram.png, worst_cases.png
+
+Resumable: an image whose PNG and JSON both exist is never generated again, so a run killed at any
+point continues where it stopped (both files are written atomically, the JSON last).
+
+Seeds: image k of every entry uses ``seed + k`` (the official script uses one fixed seed, 100, for
+every entry). Each image is its own request, so any single image can be reproduced from its JSON.
+
+Several GPUs: run under ``accelerate launch`` and each process takes every N-th entry
+(``entry_index % num_processes == process_index``) on its own device; the main process waits for
+the others and writes the report. ``--shard I/N`` does the same split by hand (one machine per shard,
+then ``--metrics-only`` once all are done).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from wenchuang.errors import RequestError, WenchuangError
+from wenchuang.evaluation.annotations import Benchmark, Entry, load_benchmark
+from wenchuang.request import MAX_LINES, DesignRequest, TextLine
+
+DEFAULT_SEED = 100  # the official benchmark's seed
+IMAGES = "images"
+
+
+@dataclass
+class BenchmarkConfig:
+    engine: str = "classic"
+    model: str | None = None
+    images_per_entry: int = 4
+    seed: int = DEFAULT_SEED
+    steps: int = 20
+    guidance_scale: float = 9.0
+    width: int = 512
+    height: int = 512
+    prompt_template: str = "{caption}"
+    precision: str = "engine default"
+    limit: int | None = None  # only the first N entries
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N), 0 <= I < N."""
+    if not text:
+        return 0, 1
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise RequestError("shard", f"expected I/N such as 0/4, got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise RequestError("shard", f"needs 0 <= I < N, got {text!r}")
+    return index, count
+
+
+def build_prompt(entry: Entry, template: str) -> str:
+    texts = ", ".join(f'"{line.text}"' for line in entry.lines)
+    try:
+        prompt = template.format(caption=entry.prompt.strip(), texts=texts)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise RequestError("prompt_template", f"may use only {{caption}} and {{texts}}: {exc}") from None
+    return prompt.strip() or f"a photo with the text {texts}"
+
+
+def entry_lines(entry: Entry, width: int, height: int) -> tuple[list[TextLine], list[str]]:
+    """The entry's lines as request lines in the output canvas (clipped), and warnings for any dropped."""
+    sx, sy = width / entry.width, height / entry.height
+    lines, warnings = [], []
+    for i, line in enumerate(entry.lines):
+        if len(lines) == MAX_LINES:
+            warnings.append(f"{entry.img_name}: only the first {MAX_LINES} lines can be requested")
+            break
+        poly = [(min(max(x * sx, 0.0), width), min(max(y * sy, 0.0), height)) for x, y in line.polygon]
+        candidate = TextLine(line.text, poly)
+        try:
+            candidate.validate(i, width, height)
+        except RequestError as exc:
+            warnings.append(f"{entry.img_name}: line {i} not requested ({exc})")
+            continue
+        lines.append(candidate)
+    return lines, warnings
+
+
+def image_done(path: Path) -> bool:
+    return path.is_file() and path.with_suffix(".json").is_file()
+
+
+def pending_images(benchmark: Benchmark, config: BenchmarkConfig, out: Path, shard=(0, 1)) -> list[tuple]:
+    """(entry_index, entry, k, png_path) for every image of this shard not yet finished."""
+    entries = benchmark.entries[: config.limit] if config.limit else benchmark.entries
+    todo = []
+    for i, entry in enumerate(entries):
+        if i % shard[1] != shard[0]:
+            continue
+        for k in range(config.images_per_entry):
+            png = out / IMAGES / f"{entry.stem}_{k}.png"
+            if not image_done(png):
+                todo.append((i, entry, k, png))
+    return todo
+
+
+def generate(
+    benchmark: Benchmark, config: BenchmarkConfig, out: str | Path, shard=(0, 1), engine=None,
+    progress: bool = True, engine_options: dict | None = None,
+) -> dict:
+    """Generate every missing image of the shard; returns counts of generated and skipped images."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from wenchuang.engines.base import run_request  # noqa: PLC0415
+    from wenchuang.images import save_image_atomic, save_json_atomic  # noqa: PLC0415
+
+    out = Path(out)
+    (out / IMAGES).mkdir(parents=True, exist_ok=True)
+    entries = benchmark.entries[: config.limit] if config.limit else benchmark.entries
+    total = sum(1 for i in range(len(entries)) if i % shard[1] == shard[0]) * config.images_per_entry
+    todo = pending_images(benchmark, config, out, shard)
+    if todo and engine is None:
+        from wenchuang.engines.registry import create_engine  # noqa: PLC0415
+
+        engine = create_engine(config.engine, model=config.model, **(engine_options or {}))
+    generated = 0
+    bar = tqdm(total=total, initial=total - len(todo), desc="benchmark", unit="img", disable=not progress)
+    for _, entry, k, png in todo:
+        lines, warnings = entry_lines(entry, config.width, config.height)
+        seed = config.seed + k
+        request = DesignRequest(
+            prompt=build_prompt(entry, config.prompt_template), lines=lines, image_count=1,
+            steps=config.steps, guidance_scale=config.guidance_scale, seed=seed,
+            width=config.width, height=config.height,
+        )
+        started = time.perf_counter()
+        try:
+            result = run_request(engine, request)
+        except WenchuangError as exc:
+            raise WenchuangError(f"{entry.img_name} (image {k}): {exc}") from None
+        meta = result.metadata(0)
+        meta.update({
+            "entry": entry.img_name, "k": k, "seed": result.seeds[0], "benchmark_warnings": warnings,
+            "seconds": round(time.perf_counter() - started, 4),
+        })
+        save_image_atomic(png, result.images[0])
+        save_json_atomic(png.with_suffix(".json"), meta)
+        generated += 1
+        bar.update(1)
+    bar.close()
+    return {"generated": generated, "skipped": total - len(todo), "total": total}
+
+
+def _distributed_state():
+    """accelerate's PartialState when launched with several processes, else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import PartialState  # noqa: PLC0415
+
+    return PartialState()
+
+
+def write_reports(report: dict, benchmark: Benchmark, out: Path, worst: int = 16) -> dict[str, Path]:
+    from wenchuang.evaluation.report import (  # noqa: PLC0415
+        contact_sheet,
+        markdown_table,
+        plot_language_accuracy,
+        plot_ned_histogram,
+    )
+    from wenchuang.images import save_json_atomic  # noqa: PLC0415
+
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    files = {
+        "json": save_json_atomic(out / "report.json", report),
+        "markdown": out / "report.md",
+        "accuracy_plot": plot_language_accuracy(report, out / "plots" / "accuracy_per_language.png"),
+        "ned_plot": plot_ned_histogram(report, out / "plots" / "ned_histogram.png"),
+    }
+    files["markdown"].write_text(markdown_table(report), encoding="utf-8")
+    sheet = contact_sheet(report, benchmark, out / IMAGES, out / "worst_cases.png", count=worst)
+    if sheet is not None:
+        files["worst_cases"] = sheet
+    return files
+
+
+def run_benchmark(
+    annotations: str | Path, config: BenchmarkConfig, out: str | Path, shard: str | None = None,
+    metrics_only: bool = False, progress: bool = True, engine=None, reader=None, charset: str = "auto",
+) -> dict:
+    """Generate (resumably), then score and write the report files. Returns the report."""
+    from wenchuang.evaluation.ocr_eval import evaluate_ocr  # noqa: PLC0415
+
+    benchmark = load_benchmark(annotations)
+    if config.limit:
+        benchmark.entries = benchmark.entries[: config.limit]
+    out = Path(out)
+    state = _distributed_state()
+    shard_index, shard_count = parse_shard(shard)
+    options = {}
+    if state is not None:
+        shard_index, shard_count = state.process_index, state.num_processes
+        if state.device.type != "cpu":
+            options["device"] = str(state.device)
+    stats = {"generated": 0, "skipped": 0}
+    if not metrics_only:
+        stats = generate(benchmark, config, out, (shard_index, shard_count), engine=engine,
+                         progress=progress, engine_options=options)
+    if state is not None:
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            return {"generation": stats}
+    elif shard_count > 1 and not metrics_only:
+        return {"generation": stats, "note": "shard done; run again with --metrics-only when all shards are"}
+    report = evaluate_ocr(benchmark, out / IMAGES, reader=reader, charset=charset, progress=progress)
+    report["generation"] = {**asdict(config), **stats, "shards": shard_count}
+    report["report_files"] = {k: str(v) for k, v in write_reports(report, benchmark, out).items()}
+    return report

@@ -21,7 +21,10 @@ def official_ddim_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> 
     if num_steps < 1 or num_steps > num_train_timesteps:
         raise RequestError("steps", f"must be between 1 and {num_train_timesteps}, got {num_steps}")
     stride = num_train_timesteps // num_steps
-    return (np.arange(0, num_train_timesteps, stride) + 1)[::-1].copy()
+    steps = np.arange(0, num_train_timesteps, stride) + 1
+    # the official list can end at num_train_timesteps (e.g. 3 steps: 1, 334, 667, 1000), an index the
+    # official sampler cannot use (it fails there); such a step is left out
+    return steps[steps < num_train_timesteps][::-1].copy()
 
 
 def configure_scheduler(scheduler, num_steps: int, device: torch.device | str | None = None) -> torch.Tensor:

@@ -1,0 +1,188 @@
+"""The `anytext` engine: DesignRequest -> AnyTextPipeline -> DesignResult.
+
+Each line's glyph and position images come from `wenchuang.layout.glyphs`; lines without a polygon
+are placed by `wenchuang.layout.auto`; every image is read back line by line with
+`wenchuang.ocr.check_lines`, as the classic engine does. Image k of a request uses seed
+`seed + k`, so any single image can be reproduced on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from wenchuang.errors import ModelError, RequestError
+from wenchuang.request import DesignRequest, DesignResult, TextLine
+
+NAME = "anytext"
+
+
+def engine_status(model: str | None = None) -> tuple[bool, str]:
+    """Whether AnyText weights are found (nothing is loaded) and, if not, how to get them."""
+    from wenchuang.anytext.loading import locate_model
+
+    try:
+        where = locate_model(model)
+    except ModelError as exc:
+        return False, str(exc)
+    device = "GPU" if _cuda_available() else "CPU (slow: minutes per image)"
+    kind = "converted pipeline" if where.kind == "pipeline" else "official checkpoint, converted when loaded"
+    return True, f"AnyText weights at {where.path} ({kind}); runs on {device}"
+
+
+def create_engine(model: str | None = None, **options: Any) -> AnyTextEngine:
+    return AnyTextEngine(model=model, **options)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return torch.cuda.is_available()
+
+
+class AnyTextEngine:
+    """Runs requests on an `AnyTextPipeline` (loaded on first use, or given ready-made).
+
+    Options: `device` ("cuda" when available, else "cpu"), `fp16` (default on CUDA),
+    `cpu_offload` (model CPU offload on a GPU with little memory), `pipeline` (an already built
+    pipeline, e.g. in tests).
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        model: str | None = None,
+        pipeline=None,
+        device: str | None = None,
+        fp16: bool | None = None,
+        cpu_offload: bool = False,
+        **_ignored: Any,
+    ):
+        self.model = model
+        self._pipe = pipeline
+        self.device = device or ("cuda" if _cuda_available() else "cpu")
+        self.fp16 = (self.device != "cpu") if fp16 is None else fp16
+        self.cpu_offload = cpu_offload
+
+    @property
+    def pipeline(self):
+        if self._pipe is None:
+            import torch
+
+            from wenchuang.anytext.loading import load_pipeline
+
+            dtype = torch.float16 if self.fp16 else torch.float32
+            pipe = load_pipeline(self.model, torch_dtype=dtype)
+            if self.cpu_offload and self.device != "cpu":
+                pipe.enable_model_cpu_offload(device=self.device)
+            else:
+                pipe.to(self.device)
+            self._pipe = pipe
+        return self._pipe
+
+    def generate(self, request: DesignRequest) -> DesignResult:
+        return self._run(request)
+
+    def edit(self, request: DesignRequest) -> DesignResult:
+        return self._run(request)
+
+    # ------------------------------------------------------------------ internals
+    def _placed_lines(self, request: DesignRequest) -> list[TextLine]:
+        lines = list(request.lines)
+        if all(line.polygon is not None for line in lines):
+            return lines
+        try:
+            from wenchuang.layout.auto import auto_layout
+        except ImportError:
+            raise RequestError("lines", "every line needs a polygon (automatic layout is not installed)") from None
+        width, height = request.canvas_size
+        return auto_layout(lines, width, height)
+
+    def _run(self, request: DesignRequest) -> DesignResult:
+        import torch
+
+        request.validate()
+        if request.remove_regions or request.remove_all_text or request.mask is not None:
+            raise RequestError(
+                "remove_regions",
+                "the anytext engine writes new text into polygons; remove text with the classic engine",
+            )
+        if request.mode == "edit" and not request.lines:
+            raise RequestError("lines", "edit with the anytext engine needs at least one new text line")
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        pipe = self.pipeline
+        timings["load"] = time.perf_counter() - start
+
+        lines = self._placed_lines(request)
+        fonts = [line.font for line in lines if line.font]
+        font = fonts[0] if fonts else None
+        seeds = request.resolved_seeds()
+        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        warnings: list[str] = []
+        if request.revise_positions:
+            warnings.append("revise_positions is not supported by the anytext engine; positions were used as drawn")
+        if len(fonts) > 1 and len(set(fonts)) > 1:
+            warnings.append(f"one font per image: all lines use {font}")
+
+        start = time.perf_counter()
+        out = pipe(
+            prompt=request.prompt,
+            texts=[line.text for line in lines],
+            polygons=[line.polygon for line in lines],
+            image=request.image if request.mode == "edit" else None,
+            width=request.width,
+            height=request.height,
+            num_images_per_prompt=request.image_count,
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance_scale,
+            strength=request.strength,
+            eta=request.eta,
+            generator=generators,
+            extra_prompt=request.extra_prompt,
+            negative_prompt=request.negative_prompt,
+            keep_unmasked=request.keep_unmasked,
+            font=font,
+        )
+        timings["sampling"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        readings = []
+        canvas_w, canvas_h = request.canvas_size
+        for image in out.images:
+            sx, sy = image.shape[1] / canvas_w, image.shape[0] / canvas_h
+            scaled = [
+                TextLine(line.text, [(x * sx, y * sy) for x, y in line.polygon], line.font, line.color)
+                for line in lines
+            ]
+            readings.append(_check_lines(image, scaled))
+        timings["ocr_check"] = time.perf_counter() - start
+
+        debug = {
+            "glyphs": (out.debug["glyphs"] * 255).astype(np.uint8),
+            "positions": (out.debug["positions"] * 255).astype(np.uint8),
+            "masked_input": out.debug["masked_input"],
+        }
+        return DesignResult(
+            images=list(out.images),
+            seeds=list(seeds),
+            request=request,
+            engine=NAME,
+            model=str(self.model) if self.model else None,
+            readings=readings,
+            debug=debug,
+            timings=timings,
+            warnings=warnings,
+            extra={"lines": [line.to_dict() for line in lines]},
+        )
+
+
+def _check_lines(image: np.ndarray, lines: list[TextLine]):
+    from wenchuang.ocr import check_lines
+
+    return check_lines(image, lines)

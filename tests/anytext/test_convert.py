@@ -1,0 +1,150 @@
+"""Official checkpoint conversion: key mapping, error reporting, safe loading, configs."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from wenchuang.anytext import convert, text_parts
+from wenchuang.anytext.configs import AnyTextConfig
+from wenchuang.errors import ModelError
+
+
+def _all_key_problems(state, config, tokenizer_dir=None):
+    from diffusers import DDIMScheduler
+
+    parts = convert.split_checkpoint(state, config)
+    problems = [f"unexpected {k}" for k in parts.unexpected]
+    models = convert.build_models(config, device="meta")
+    for name in ("unet", "controlnet", "vae"):
+        problems += convert.key_problems(models[name], getattr(parts, name), f"{name}:")
+    problems += convert.check_schedule(parts.schedule, config, DDIMScheduler(**config.scheduler_config()))
+    problems += text_parts.text_key_problems(parts.text, tokenizer_dir)
+    return parts, problems
+
+
+def test_released_full_size_key_set_converts_with_no_missing_or_unexpected_key(released_keys, make_meta_state):
+    state = make_meta_state(released_keys)
+    assert len(state) == 1732
+    assert "embedding_manager.proj.weight" in state  # the released Linear-only layout
+    parts, problems = _all_key_problems(state, AnyTextConfig.full())
+    assert problems == []
+    # every key went somewhere: the three diffusers models, the text side or the schedule
+    placed = len(parts.unet) + len(parts.controlnet) + len(parts.vae) + len(parts.text) + len(parts.schedule)
+    assert placed == len(state)
+    # nothing was allocated: the renamed tensors are still meta tensors
+    assert all(t.device.type == "meta" for t in parts.unet.values())
+    # SD1.5 shapes arrived where diffusers expects them
+    assert tuple(parts.unet["conv_in.weight"].shape) == (320, 4, 3, 3)
+    assert tuple(parts.controlnet["auxiliary.fuse_block.weight"].shape) == (320, 256 + 64 + 4, 3, 3)
+    assert tuple(parts.controlnet["controlnet_mid_block.weight"].shape) == (1280, 1280, 1, 1)
+    assert tuple(parts.vae["encoder.mid_block.attentions.0.to_q.weight"].shape) == (512, 512)
+
+
+def test_upstream_projection_layout_converts_too(released_keys, make_meta_state):
+    keys = dict(released_keys)
+    dtype, shape = keys.pop("embedding_manager.proj.weight")
+    keys.pop("embedding_manager.proj.bias")
+    keys["embedding_manager.proj.0.weight"] = [dtype, shape]
+    keys["embedding_manager.proj.0.bias"] = [dtype, [shape[0]]]
+    keys["embedding_manager.proj.1.weight"] = [dtype, [shape[0]]]
+    keys["embedding_manager.proj.1.bias"] = [dtype, [shape[0]]]
+    _, problems = _all_key_problems(make_meta_state(keys), AnyTextConfig.full())
+    assert problems == []
+
+
+def test_missing_and_unexpected_keys_are_listed_in_one_error(released_keys, make_meta_state):
+    from wenchuang.anytext.pipeline import AnyTextPipeline
+
+    state = make_meta_state(released_keys)
+    del state["control_model.zero_convs.3.0.weight"]
+    del state["model.diffusion_model.output_blocks.5.1.proj_in.bias"]
+    state["control_model.extra_block.weight"] = torch.empty(3, device="meta")
+    with pytest.raises(ModelError) as err:
+        AnyTextPipeline.from_official_state_dict(state, AnyTextConfig.full(), source="test.ckpt")
+    message = str(err.value)
+    assert "test.ckpt" in message and "3 key problem(s)" in message
+    assert "missing controlnet_down_blocks.3.weight" in message
+    assert "missing up_blocks.1.attentions.2.proj_in.bias" in message
+    assert "unexpected control_model.extra_block.weight" in message
+
+
+def test_a_checkpoint_of_another_model_is_rejected_clearly(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"encoder.weight": torch.zeros(2, 2), "decoder.bias": torch.zeros(2)}, str(path))
+    with pytest.raises(ModelError, match="not an AnyText checkpoint this version understands"):
+        convert.convert_anytext_checkpoint(path, config=AnyTextConfig.full())
+
+
+def test_unreadable_and_missing_files_are_model_errors(tmp_path):
+    bad = tmp_path / "broken.ckpt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ModelError, match="cannot read checkpoint"):
+        convert.load_checkpoint(bad)
+    with pytest.raises(ModelError, match="checkpoint not found"):
+        convert.load_checkpoint(tmp_path / "absent.ckpt")
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+def test_ckpt_is_loaded_without_executing_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.ckpt"
+    with open(path, "wb") as fh:
+        pickle.dump({"state_dict": {"x": _Exploit()}}, fh)
+    with pytest.raises(ModelError, match="cannot read checkpoint"):
+        convert.load_checkpoint(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_ckpt_with_state_dict_wrapper_loads(tmp_path):
+    path = tmp_path / "model.ckpt"
+    torch.save({"state_dict": {"betas": torch.arange(3.0)}, "global_step": 5}, path)
+    assert torch.equal(convert.load_checkpoint(path)["betas"], torch.arange(3.0))
+
+
+def test_schedule_buffers_must_match_the_ddim_schedule():
+    from diffusers import DDIMScheduler
+
+    config = AnyTextConfig.full()
+    scheduler = DDIMScheduler(**config.scheduler_config())
+    good = {name: torch.zeros(1000) for name in convert.SCHEDULE_BUFFERS}
+    good["alphas_cumprod"] = scheduler.alphas_cumprod.clone()
+    assert convert.check_schedule(good, config, scheduler) == []
+    shifted = dict(good, alphas_cumprod=good["alphas_cumprod"] * 0.999)
+    assert "alphas_cumprod differs" in convert.check_schedule(shifted, config, scheduler)[0]
+    missing = {k: v for k, v in good.items() if k != "logvar"}
+    assert convert.check_schedule(missing, config, scheduler) == ["missing logvar"]
+
+
+def test_tiny_yaml_gives_the_golden_numbers(shared_golden):
+    config = AnyTextConfig.from_yaml(shared_golden / "anytext_sd15_tiny.yaml")
+    unet = config.unet_config()
+    assert unet["block_out_channels"] == (32, 32, 64, 64)
+    assert unet["down_block_types"] == ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",)
+    assert unet["up_block_types"] == ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3
+    assert unet["cross_attention_dim"] == 32 and unet["attention_head_dim"] == 8
+    assert config.vae_config()["block_out_channels"] == (32, 32, 64, 64)
+
+
+def test_golden_checkpoint_maps_every_key(shared_golden):
+    from safetensors.torch import load_file
+
+    config = AnyTextConfig.from_yaml(shared_golden / "anytext_sd15_tiny.yaml")
+    state = load_file(str(shared_golden / "anytext_tiny.safetensors"))
+    _, problems = _all_key_problems(state, config, shared_golden / "tokenizer")
+    assert problems == []
+
+
+def test_bad_yaml_is_a_model_error(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("model: {params: {}}\n")
+    with pytest.raises(ModelError, match="not an AnyText model yaml"):
+        AnyTextConfig.from_yaml(path)

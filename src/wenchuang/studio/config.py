@@ -52,6 +52,7 @@ class StudioConfig:
     # engines
     default_engine: str | None = None  # None: anytext when ready, else classic
     ui: bool = True  # mount the Gradio UI
+    render_examples: bool = True  # render the example previews in the background after start-up
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()

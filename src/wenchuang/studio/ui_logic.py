@@ -1,0 +1,166 @@
+"""What the UI does with its inputs, without Gradio: canvas strokes -> regions, rows -> TextLines,
+results -> gallery items, OCR table and debug images. Kept apart from `ui.py` so it is testable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wenchuang.errors import RequestError
+from wenchuang.request import DesignResult, TextLine
+from wenchuang.studio.service import quoted_texts
+
+DRAW_RECTANGLES = "rectangles"
+DRAW_STROKES = "strokes"
+
+
+def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """An ImageEditor value -> (background RGB uint8 or None, stroke mask H x W bool or None).
+
+    The mask is the union of the drawing layers (anything painted, whatever the colour)."""
+    if value is None:
+        return None, None
+    if isinstance(value, np.ndarray):
+        return _rgb(value), None
+    background = value.get("background")
+    layers = [x for x in (value.get("layers") or []) if x is not None]
+    bg = _rgb(np.asarray(background)) if background is not None else None
+    mask = None
+    for layer in layers:
+        arr = np.asarray(layer)
+        painted = arr[..., 3] > 0 if arr.ndim == 3 and arr.shape[2] == 4 else (arr.reshape(arr.shape[:2] + (-1,))
+                                                                               .max(axis=2) > 0)
+        mask = painted if mask is None else (mask | painted)
+    if bg is None and mask is not None:
+        composite = value.get("composite")
+        bg = _rgb(np.asarray(composite)) if composite is not None else None
+    if bg is not None and mask is not None and mask.shape != bg.shape[:2]:
+        raise RequestError("canvas", "the drawing and the image have different sizes; clear the canvas")
+    return bg, mask
+
+
+def _rgb(arr: np.ndarray) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=2)
+    if arr.shape[2] == 4:  # composite transparent parts onto white
+        alpha = arr[..., 3:4].astype(np.float32) / 255.0
+        arr = (arr[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(arr[..., :3])
+
+
+def regions_from_mask(mask: np.ndarray | None, mode: str, priority: str = "top-down") -> list[list[tuple]]:
+    """One region per connected stroke (the official find_polygon), in reading order. In rectangle
+    mode each region is the upright rectangle around its stroke."""
+    if mask is None or not mask.any():
+        return []
+    from wenchuang.layout.polygons import polygons_from_mask
+
+    polys = polygons_from_mask(mask.astype(np.uint8) * 255, sort_priority=priority)
+    polys = [[(float(x), float(y)) for x, y in p] for p in polys]
+    if mode == DRAW_RECTANGLES:
+        polys = [_bounding_rect(p) for p in polys]
+    return polys
+
+
+def _bounding_rect(poly: list[tuple]) -> list[tuple]:
+    xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+    x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
+    return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
+
+
+def scale_regions(regions: list[list[tuple]], from_size: tuple[int, int], to_size: tuple[int, int]):
+    from wenchuang.layout.polygons import scale_polygon
+
+    sx, sy = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    if sx == 1 and sy == 1:
+        return regions
+    return [scale_polygon(poly, sx, sy) for poly in regions]
+
+
+def lines_from_rows(
+    texts: list[str], fonts: list[str | None], colors: list[str | None], regions: list[list[tuple]],
+    prompt: str = "", default_font: str | None = None,
+) -> list[TextLine]:
+    """Rows of the UI -> TextLines; line i goes into region i (regions are in reading order).
+
+    With no text typed, the texts in quotes inside the prompt are used (the AnyText convention). Lines
+    beyond the drawn regions get none (the engine places them); more regions than lines is an error."""
+    rows = [(t.strip(), f, c) for t, f, c in zip(texts, fonts, colors) if t and t.strip()]
+    if not rows:
+        rows = [(t, None, None) for t in quoted_texts(prompt)]
+    if len(regions) > len(rows):
+        raise RequestError(
+            "lines", f"{len(regions)} regions are drawn but only {len(rows)} text line(s) given; "
+            "add text or clear the extra strokes")
+    lines = []
+    for i, (text, font, color) in enumerate(rows):
+        lines.append(TextLine(text=text, polygon=regions[i] if i < len(regions) else None,
+                              font=(font or default_font) or None, color=_hex(color)))
+    return lines
+
+
+def _hex(color: str | None) -> str | None:
+    """Gradio's ColorPicker gives '#rrggbb' or 'rgba(r, g, b, a)'; the request wants #RRGGBB."""
+    if not color:
+        return None
+    color = color.strip()
+    if color.startswith("rgb"):
+        nums = color[color.find("(") + 1:color.find(")")].split(",")
+        r, g, b = (int(round(float(v))) for v in nums[:3])
+        return f"#{r:02x}{g:02x}{b:02x}"
+    return color
+
+
+def ocr_markdown(result: DesignResult, labels: dict[str, str]) -> str:
+    """Per image, per line: ✓/✗, what was expected and what the OCR read."""
+    if not result.readings or not any(result.readings):
+        return labels["no_ocr"]
+    out = [f"| {labels['image']} | {labels['line']} | {labels['expected']} | {labels['read']} | "
+           f"{labels['confidence']} | |", "|---|---|---|---|---|---|"]
+    for i, per_image in enumerate(result.readings):
+        for j, r in enumerate(per_image):
+            mark = "✓" if r.passed else "✗"
+            expected = r.expected or labels["erased"]
+            out.append(f"| {i + 1} | {j + 1} | {_md(expected)} | {_md(r.read)} | {r.confidence:.2f} | {mark} |")
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    return (text or "∅").replace("|", "\\|").replace("<", "&lt;")
+
+
+def debug_images(result: DesignResult) -> list[tuple[np.ndarray, str]]:
+    """The engine's debug images (glyphs, positions, masked input, ...) as displayable RGB."""
+    out = []
+    for name, arr in result.debug.items():
+        a = np.asarray(arr)
+        if a.ndim not in (2, 3) or a.size == 0:
+            continue
+        if a.dtype != np.uint8:
+            a = a.astype(np.float32)
+            a = a * 255.0 if a.max(initial=0) <= 1.0 else a
+            a = np.clip(a, 0, 255).astype(np.uint8)
+        if a.ndim == 3 and a.shape[2] not in (3, 4):
+            a = a.max(axis=2)
+        out.append((a, name))
+    return out
+
+
+def blank_canvas(width: int, height: int) -> dict[str, Any]:
+    return {"background": np.full((height, width, 3), 255, np.uint8), "layers": [], "composite": None}
+
+
+def canvas_with_boxes(width: int, height: int, polygons: list[list[tuple]]) -> dict[str, Any]:
+    """A blank canvas with the regions pre-drawn on a layer (how an example shows its layout)."""
+    from PIL import Image, ImageDraw
+
+    layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    for poly in polygons:
+        draw.polygon([tuple(p) for p in poly], fill=(255, 59, 48, 150))
+    bg = np.full((height, width, 3), 255, np.uint8)
+    return {"background": bg, "layers": [np.asarray(layer)], "composite": None}

@@ -123,7 +123,9 @@ class MarianTranslator:
         if not texts:
             return []
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=512)
-        options = {"max_new_tokens": self.max_new_tokens}
+        # never past the decoder's learned positions (512 for opus-mt)
+        longest = int(getattr(self.model.config, "max_position_embeddings", 512)) - 1
+        options = {"max_new_tokens": min(self.max_new_tokens, longest)}
         if self.num_beams is not None:
             options["num_beams"] = self.num_beams
         with self._torch.inference_mode():

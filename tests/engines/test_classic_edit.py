@@ -197,3 +197,23 @@ def test_edit_needs_an_image_and_something_to_do():
                 mode="edit", image=np.zeros((64, 64, 3), np.uint8), remove_regions=[rect(10, 10, 100, 20)]
             )
         )
+
+
+@pytest.mark.parametrize("stroke", [0.0, 0.08])
+def test_generated_text_with_shadow_and_outline_is_removed_cleanly(stroke):
+    """Round trip: text the engine drew (soft shadow/glow, optional outline) is erased completely."""
+    from wenchuang.engines.classic import make_background
+
+    polygons = [rect(40, 60, 300, 80), rect(60, 300, 400, 70)]
+    lines = [TextLine("你好文创", polygons[0]), TextLine("Shadow Test", polygons[1], color="#F0E0A0")]
+    engine = ClassicEngine(stroke=stroke, shadow=True)
+    drawn = engine.generate(DesignRequest(lines=lines, seed=21))
+    assert all(r.passed for r in drawn.readings[0])
+    background = make_background(512, 512, 21)
+    result = engine.edit(DesignRequest(mode="edit", image=drawn.images[0], remove_regions=polygons))
+    out = result.images[0]
+    for text, score in read_lines(out, polygons):
+        assert reads_nothing(text, score), (text, score)
+    for poly in polygons:
+        inside = polygon_mask(poly, 512, 512).astype(bool)
+        assert psnr(out[inside], background[inside]) >= 30.0

@@ -423,6 +423,7 @@ def segment_strokes(image: np.ndarray, region: np.ndarray):
     region; pixels that differ from it by more than an Otsu threshold (never below the ring's own
     noise) are strokes. When that marks most of the region (the region's background differs from
     its surroundings), the minority class of an Otsu split of the grey levels is used instead.
+    Fainter pixels near the strokes (edges, shadows, glows) are added, then all is dilated by 2 px.
     Returns (mask uint8 {0,1} H x W, stroke colour (r, g, b) or None when no strokes were found).
     """
     height, width = region.shape
@@ -460,6 +461,12 @@ def segment_strokes(image: np.ndarray, region: np.ndarray):
     core = strokes & (distance > np.percentile(distance[strokes], 50))
     color = tuple(int(v) for v in np.median(crop[core if core.any() else strokes], axis=0))
 
+    # hysteresis: fainter pixels close to the strokes (anti-aliasing, shadows, glows, outlines,
+    # compression ringing) belong to the text too
+    short_side = min(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1
+    reach = max(3, int(round(short_side * 0.08)))
+    faint = distance > max(2.0 * noise + 3.0, 6.0)
+    strokes |= faint & (cv2.dilate(strokes.astype(np.uint8), _disk(reach)) > 0) & inside.astype(bool)
     dilated = cv2.dilate(strokes.astype(np.uint8), _disk(2)) & inside
     mask = empty
     mask[y0:y1, x0:x1] = dilated

@@ -1,0 +1,181 @@
+"""`wenchuang generate` and `wenchuang edit`: one request, one engine, images + metadata on disk.
+
+Each image is written as DIR/NAME.png with DIR/NAME.json (request, seed, engine, OCR readings,
+timings); NAME is generated. One line per image is printed with its OCR check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from wenchuang.engines import registry
+from wenchuang.engines.base import run_request
+from wenchuang.errors import RequestError
+from wenchuang.request import DesignRequest, DesignResult, TextLine, parse_size
+
+
+def register(subparsers) -> None:
+    engines = registry.engine_names()
+
+    gen = subparsers.add_parser(
+        "generate",
+        help="make images with the given text lines",
+        description="Make images whose text is exactly the given lines. Each --text goes into the --position "
+        "given after it (x1,y1,x2,y2 or a quad of 8 numbers, in pixels); without positions the lines are "
+        'placed automatically. Without --text, the texts quoted in --prompt ("…", “…”, 「…」) are used.',
+    )
+    _common(gen, engines)
+    gen.add_argument("--prompt", default="", help="what the image shows; quoted texts become lines")
+    gen.add_argument("--size", default="512x512", metavar="WxH", help="image size (default 512x512)")
+    gen.add_argument("--image", metavar="IMG", help="draw onto this image instead of a new one")
+    gen.add_argument("--count", type=int, default=1, metavar="K", help="number of images (default 1)")
+    gen.set_defaults(handler=cmd_generate)
+
+    edit = subparsers.add_parser(
+        "edit",
+        help="replace or remove the text of an image",
+        description="Edit the text of an image: --text NEW --position BOX replaces the text inside BOX; "
+        "--remove --position BOX erases it; --remove-all-text erases every text the detector finds; "
+        "--mask PNG erases the text under the mask's white strokes.",
+    )
+    _common(edit, engines)
+    edit.add_argument("--image", required=True, metavar="IMG", help="the image to edit (PNG, JPEG, WebP, BMP)")
+    edit.add_argument("--prompt", default="", help="what the image shows (used by model engines)")
+    edit.add_argument("--remove", action="store_true", help="erase the text inside every --position")
+    edit.add_argument("--remove-all-text", action="store_true", help="erase all text the OCR detector finds")
+    edit.add_argument("--mask", metavar="PNG", help="image of the image's size; white = erase the text there")
+    edit.set_defaults(handler=cmd_edit)
+
+
+def _common(parser: argparse.ArgumentParser, engines: list[str]) -> None:
+    parser.add_argument(
+        "--engine", choices=engines, help="engine (default: anytext when its weights are ready, else classic)"
+    )
+    parser.add_argument("--model", metavar="M", help="model folder or name for model engines")
+    parser.add_argument("--text", action="append", default=[], metavar="T", help="a line of text (repeatable)")
+    parser.add_argument(
+        "--position", action="append", default=[], metavar="BOX",
+        help="where the preceding --text goes: x1,y1,x2,y2 or x1,y1,...,x4,y4 (repeatable)",
+    )
+    parser.add_argument("--font", metavar="F", help="font name or TTF/OTF/TTC path for every line")
+    parser.add_argument("--color", metavar="#RRGGBB", help="text colour for every line")
+    parser.add_argument("--seed", type=int, default=-1, metavar="N", help="random seed (default: random)")
+    parser.add_argument("--steps", type=int, default=20, help="sampling steps for model engines (default 20)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for NAME.png + NAME.json")
+
+
+# ---------------------------------------------------------------------- handlers
+def cmd_generate(args: argparse.Namespace) -> int:
+    width, height = parse_size(args.size)
+    texts = list(args.text)
+    if not texts and args.prompt:
+        texts = _quoted_lines(args.prompt)
+    if not texts and not args.prompt.strip():
+        raise RequestError("text", "give at least one --text (or a --prompt with quoted text)")
+    polygons = _positions(args.position, len(texts), required=False)
+    lines = [TextLine(t, polygon=p, font=args.font, color=args.color) for t, p in zip(texts, polygons)]
+    image = _load(args.image) if args.image else None
+    request = DesignRequest(
+        mode="generate",
+        prompt=args.prompt,
+        lines=lines,
+        image=image,
+        image_count=args.count,
+        steps=args.steps,
+        seed=args.seed,
+        width=width,
+        height=height,
+    )
+    return _run(args, request)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    image = _load(args.image)
+    mask = None
+    if args.mask:
+        mask = _load(args.mask).max(axis=2) > 127
+        mask = mask.astype(np.uint8) * 255
+    lines: list[TextLine] = []
+    remove: list = []
+    if args.remove:
+        if args.text:
+            raise RequestError("text", "--remove erases the text at each --position; do not give --text with it")
+        if not args.position:
+            raise RequestError("position", "--remove needs at least one --position BOX to erase")
+        remove = _positions(args.position, len(args.position), required=True)
+    else:
+        polygons = _positions(args.position, len(args.text), required=False)
+        lines = [TextLine(t, polygon=p, font=args.font, color=args.color) for t, p in zip(args.text, polygons)]
+    request = DesignRequest(
+        mode="edit",
+        prompt=args.prompt,
+        lines=lines,
+        image=image,
+        mask=mask,
+        remove_regions=remove,
+        remove_all_text=bool(args.remove_all_text),
+        steps=args.steps,
+        seed=args.seed,
+    )
+    return _run(args, request)
+
+
+# ---------------------------------------------------------------------- helpers
+def _load(path: str) -> np.ndarray:
+    from wenchuang.images import load_image
+
+    return load_image(path)
+
+
+def _quoted_lines(prompt: str) -> list[str]:
+    """The texts quoted in the prompt (the prompts package's convention), when it is installed."""
+    try:
+        from wenchuang.prompts import parse_prompt
+    except ImportError:
+        return []
+    return list(parse_prompt(prompt).lines)
+
+
+def _positions(boxes: list[str], n_texts: int, required: bool) -> list:
+    """Parse the --position values; one per text, or none at all (automatic layout)."""
+    from wenchuang.layout.polygons import parse_position
+
+    if not boxes and not required:
+        return [None] * n_texts
+    if len(boxes) != n_texts:
+        raise RequestError(
+            "position", f"give one --position per --text: got {n_texts} text(s) and {len(boxes)} position(s)"
+        )
+    return [parse_position(box, field_name=f"position[{i}]") for i, box in enumerate(boxes)]
+
+
+def _run(args: argparse.Namespace, request: DesignRequest) -> int:
+    from wenchuang.images import write_result
+
+    name = args.engine or registry.default_engine_name(args.model)
+    status = registry.engine_status(name, args.model)
+    if not status.ready:
+        raise RequestError("engine", f"{name} is not ready: {status.detail} (try --engine classic)")
+    engine = registry.create_engine(name, model=args.model)
+    result = run_request(engine, request)
+    paths = write_result(args.out, result)
+    for warning in result.warnings:
+        print(f"wenchuang: note: {warning}", file=sys.stderr)
+    for index, path in enumerate(paths):
+        print(f"{path}  {summary_line(result, index)}")
+    return 0
+
+
+def summary_line(result: DesignResult, index: int) -> str:
+    """``seed 7  classic  OCR 2/2 ok: "文创" ok, "Hi" read "Hl"`` for image `index`."""
+    readings = result.readings[index] if index < len(result.readings) else []
+    parts = []
+    for r in readings:
+        label = f'"{r.expected}"' if r.expected else "erased region"
+        parts.append(f"{label} ok" if r.passed else f'{label} read "{r.read.strip()}"')
+    passed = sum(r.passed for r in readings)
+    check = f"OCR {passed}/{len(readings)} ok" + (": " + ", ".join(parts) if parts else "")
+    return f"seed {result.seeds[index]}  {result.engine}  {check}"

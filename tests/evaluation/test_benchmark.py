@@ -181,6 +181,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert err.count("\n") == 0 and "FID Inception weights not found" in err
     assert main(["benchmark", "--annotations", str(FIXTURE), "--out", str(tmp_path / "o"), "--shard", "3/2"]) == 2
     assert "shard" in capsys.readouterr().err
+    assert main(["eval", "ocr", "--annotations", str(FIXTURE), "--report", str(tmp_path / "r.json"),
+                 "--recognizer", "anytext", "--anytext-ocr-weights", str(tmp_path / "ppv3_rec.pth")]) == 2
+    assert "AnyText OCR weights not found" in capsys.readouterr().err
 
 
 def test_original_images_are_scored_when_no_folder_is_given(tmp_path):
@@ -218,3 +221,25 @@ def test_entries_beyond_the_engine_limits_are_trimmed_with_a_warning():
     lines, warnings = entry_lines(entry, 256, 256)  # canvas halved: polygons scaled by 0.5
     assert len(lines) == 8 and lines[1].polygon[0] == (0.0, 25.0)
     assert any("first 8 lines" in w for w in warnings)
+
+
+def test_accelerate_launch_shards_generation_over_processes(tmp_path):
+    """Two CPU processes (torchrun, the launcher `accelerate launch` uses for several GPUs; accelerate's
+    own --cpu launch starts one process only): each generates every other entry, one report."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "acc"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+           "-m", "wenchuang", "benchmark", "--annotations", str(FIXTURE), "--images-per-entry", "1",
+           "--limit", "4", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "ACCELERATE_USE_CPU": "true"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metas = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in (out / "images").glob("*.json")}
+    assert {name: m["shard"] for name, m in metas.items()} == {
+        "wc_000_0": [0, 2], "wc_001_0": [1, 2], "wc_002_0": [0, 2], "wc_003_0": [1, 2]}
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["images"] == 4 and report["generation"]["shards"] == 2

@@ -146,6 +146,7 @@ def generate(
         meta = result.metadata(0)
         meta.update({
             "entry": entry.img_name, "k": k, "seed": result.seeds[0], "benchmark_warnings": warnings,
+            "shard": [shard[0], shard[1]],
             "seconds": round(time.perf_counter() - started, 4),
         })
         save_image_atomic(png, result.images[0])
@@ -153,16 +154,21 @@ def generate(
         generated += 1
         bar.update(1)
     bar.close()
-    return {"generated": generated, "skipped": total - len(todo), "total": total}
+    stats = {"generated": generated, "skipped": total - len(todo), "total": total}
+    if engine is not None and getattr(engine, "fp16", None) is not None:
+        stats["engine_precision"] = "fp16" if engine.fp16 else "fp32"
+    return stats
 
 
 def _distributed_state():
     """accelerate's PartialState when launched with several processes, else None."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
+    import torch  # noqa: PLC0415
     from accelerate import PartialState  # noqa: PLC0415
 
-    return PartialState()
+    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    return PartialState(cpu=use_cpu or not torch.cuda.is_available())
 
 
 def write_reports(report: dict, benchmark: Benchmark, out: Path, worst: int = 16) -> dict[str, Path]:
@@ -204,7 +210,7 @@ def run_benchmark(
     options = {}
     if state is not None:
         shard_index, shard_count = state.process_index, state.num_processes
-        if state.device.type != "cpu":
+        if state.device.type != "cpu" and config.engine != "classic":
             options["device"] = str(state.device)
     stats = {"generated": 0, "skipped": 0}
     if not metrics_only:

@@ -510,17 +510,20 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 4) -> np.ndarray:
-    """Inpaint the masked pixels (Telea), working only on the masked area's bounding boxes."""
+    """Inpaint the masked pixels (Telea), working only on the bounding boxes of the masked areas."""
     if not mask.any():
         return image.copy()
     out = image.copy()
-    count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(mask, _disk(radius * 3)), connectivity=8)
-    pad = radius * 2 + 2
     height, width = mask.shape
+    pad = radius * 3 + 2
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    ox, oy = max(0, bx - pad), max(0, by - pad)
+    sub_mask = mask[oy:min(height, by + bh + pad), ox:min(width, bx + bw + pad)]
+    count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(sub_mask, _disk(radius * 3)), connectivity=8)
     for label in range(1, count):
         x, y, w, h, _ = stats[label]
-        x0, y0 = max(0, x - pad), max(0, y - pad)
-        x1, y1 = min(width, x + w + pad), min(height, y + h + pad)
+        x0, y0 = max(0, ox + x - pad), max(0, oy + y - pad)
+        x1, y1 = min(width, ox + x + w + pad), min(height, oy + y + h + pad)
         patch = cv2.inpaint(out[y0:y1, x0:x1], mask[y0:y1, x0:x1], radius, cv2.INPAINT_TELEA)
         sub = mask[y0:y1, x0:x1].astype(bool)
         out[y0:y1, x0:x1][sub] = patch[sub]

@@ -34,8 +34,11 @@ class FakeEngine:
         seeds = request.resolved_seeds()
         for seed in seeds:
             rng = np.random.default_rng(seed)
-            img = base.copy() if base is not None else rng.integers(0, 255, (request.height, request.width, 3),
-                                                                   dtype=np.uint8)
+            img = (
+                base.copy()
+                if base is not None
+                else rng.integers(0, 255, (request.height, request.width, 3), dtype=np.uint8)
+            )
             pil = Image.fromarray(img)
             draw = ImageDraw.Draw(pil)
             for line in request.lines:
@@ -43,8 +46,15 @@ class FakeEngine:
                     draw.polygon([tuple(p) for p in line.polygon], outline=(255, 0, 0), width=3)
             images.append(np.asarray(pil))
         readings = [[LineReading(ln.text, ln.text, 0.99, True) for ln in request.lines] for _ in seeds]
-        return DesignResult(images=images, seeds=seeds, request=request, engine="fake", model=self.model,
-                            readings=readings, timings={"render": 0.001})
+        return DesignResult(
+            images=images,
+            seeds=seeds,
+            request=request,
+            engine="fake",
+            model=self.model,
+            readings=readings,
+            timings={"render": 0.001},
+        )
 
     def generate(self, request):
         return self._result(request, request.image)

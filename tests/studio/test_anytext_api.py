@@ -34,18 +34,34 @@ def test_generate_and_edit_with_tiny_anytext(data_dir, tiny_engine):
     app.state.studio._engines[("anytext", None)] = tiny_engine  # the engine the studio would load
     client = TestClient(app, base_url="http://127.0.0.1:7860", client=("127.0.0.1", 9))
     box = [[32, 96], [224, 96], [224, 160], [32, 160]]
-    r = client.post("/api/generate?wait=true", json={
-        "engine": "anytext", "prompt": "a bookmark", "width": 256, "height": 256, "steps": 2, "seed": 9,
-        "lines": [{"text": "神鸟", "polygon": box}]})
+    r = client.post(
+        "/api/generate?wait=true",
+        json={
+            "engine": "anytext",
+            "prompt": "a bookmark",
+            "width": 256,
+            "height": 256,
+            "steps": 2,
+            "seed": 9,
+            "lines": [{"text": "神鸟", "polygon": box}],
+        },
+    )
     assert r.status_code == 200, r.text
     result = r.json()["result"]
     assert result["engine"] == "anytext" and result["images"][0]["seed"] == 9
     assert [x["expected"] for x in result["images"][0]["readings"]] == ["神鸟"]  # random weights: not passed
     png = client.get(result["images"][0]["url"]).content
     assert Image.open(io.BytesIO(png)).size == (256, 256)
-    r = client.post("/api/edit?wait=true", json={
-        "engine": "anytext", "image": base64.b64encode(png).decode(), "steps": 2, "seed": 9,
-        "lines": [{"text": "金沙", "polygon": box}]})
+    r = client.post(
+        "/api/edit?wait=true",
+        json={
+            "engine": "anytext",
+            "image": base64.b64encode(png).decode(),
+            "steps": 2,
+            "seed": 9,
+            "lines": [{"text": "金沙", "polygon": box}],
+        },
+    )
     assert r.status_code == 200, r.text
     edited = r.json()["result"]["images"][0]
     assert edited["size"] == [256, 256] and edited["readings"][0]["expected"] == "金沙"
@@ -55,6 +71,8 @@ def test_generate_and_edit_with_tiny_anytext(data_dir, tiny_engine):
     b = np.asarray(Image.open(io.BytesIO(client.get(again["url"]).content)))
     assert np.array_equal(a, b)
     # what the anytext engine cannot do is a clear 422, not a crash
-    r = client.post("/api/edit?wait=true", json={
-        "engine": "anytext", "image": base64.b64encode(png).decode(), "remove_all_text": True})
+    r = client.post(
+        "/api/edit?wait=true",
+        json={"engine": "anytext", "image": base64.b64encode(png).decode(), "remove_all_text": True},
+    )
     assert r.status_code == 422 and "classic" in r.json()["error"]["message"]

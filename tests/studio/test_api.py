@@ -34,8 +34,14 @@ def png_b64(arr: np.ndarray) -> str:
 
 
 def body(**kw):
-    data = {"engine": "fake", "prompt": "a bronze mask mouse pad", "seed": 42, "width": 512, "height": 384,
-            "lines": [{"text": "三星堆", "polygon": BOX, "color": "#c8a050"}]}
+    data = {
+        "engine": "fake",
+        "prompt": "a bronze mask mouse pad",
+        "seed": 42,
+        "width": 512,
+        "height": 384,
+        "lines": [{"text": "三星堆", "polygon": BOX, "color": "#c8a050"}],
+    }
     data.update(kw)
     return data
 
@@ -48,12 +54,21 @@ def test_generate_wait_returns_result_and_gallery_keeps_it(data_dir, fake_engine
     assert job["status"] == "done"
     images = job["result"]["images"]
     assert [im["seed"] for im in images] == [42, 43]
-    assert images[0]["readings"][0] == {"expected": "三星堆", "read": "三星堆", "confidence": 0.99, "passed": True}
+    assert images[0]["readings"][0] == {
+        "expected": "三星堆",
+        "read": "三星堆",
+        "confidence": 0.99,
+        "passed": True,
+    }
     png = client.get(images[0]["url"])
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(png.content)).size == (512, 384)
     meta = client.get(f"/api/gallery/{images[1]['id']}").json()
-    assert meta["seed"] == 43 and meta["engine"] == "fake" and meta["request"]["prompt"] == "a bronze mask mouse pad"
+    assert (
+        meta["seed"] == 43
+        and meta["engine"] == "fake"
+        and meta["request"]["prompt"] == "a bronze mask mouse pad"
+    )
     assert meta["request"]["lines"][0]["polygon"] == BOX and "render" in meta["timings"]
     # files on disk: the generated names only, inside the data folder
     files = sorted(p.name for p in (data_dir / "gallery").glob("*") if p.is_file())
@@ -82,8 +97,11 @@ def test_edit_json_base64_and_multipart(data_dir, fake_engine):
     base = np.full((256, 320, 3), 180, np.uint8)
     mask = np.zeros((256, 320, 3), np.uint8)
     mask[50:100, 60:200] = 255
-    req = {"engine": "fake", "lines": [{"text": "文创", "polygon": [[60, 50], [200, 50], [200, 100], [60, 100]]}],
-           "seed": 5}
+    req = {
+        "engine": "fake",
+        "lines": [{"text": "文创", "polygon": [[60, 50], [200, 50], [200, 100], [60, 100]]}],
+        "seed": 5,
+    }
     r = client.post("/api/edit?wait=true", json={**req, "image": png_b64(base), "mask": png_b64(mask)})
     assert r.status_code == 200, r.text
     entry = r.json()["result"]["images"][0]
@@ -93,8 +111,11 @@ def test_edit_json_base64_and_multipart(data_dir, fake_engine):
     assert set(meta["inputs"]) == {"image", "mask"}
     buf = io.BytesIO()
     Image.fromarray(base).save(buf, format="JPEG")
-    r2 = client.post("/api/edit?wait=true", data={"request": json.dumps(req)},
-                     files={"image": ("anything.exe", buf.getvalue(), "application/octet-stream")})
+    r2 = client.post(
+        "/api/edit?wait=true",
+        data={"request": json.dumps(req)},
+        files={"image": ("anything.exe", buf.getvalue(), "application/octet-stream")},
+    )
     assert r2.status_code == 200, r2.text
     assert r2.json()["result"]["images"][0]["size"] == [320, 256]
 
@@ -121,15 +142,18 @@ def test_bad_uploads_get_4xx(data_dir, fake_engine):
     cases = {
         "bomb": base64.b64encode(bomb_png(3000, 3000)).decode(),
         "magic": base64.b64encode(b"MZ\x90\x00" + b"\x00" * 100).decode(),
-        "polyglot": base64.b64encode(base64.b64decode(png_b64(np.zeros((16, 16, 3), np.uint8)))
-                                     + b"<html><script>x</script>").decode(),
+        "polyglot": base64.b64encode(
+            base64.b64decode(png_b64(np.zeros((16, 16, 3), np.uint8))) + b"<html><script>x</script>"
+        ).decode(),
         "big": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 300_000).decode(),
     }
     for name, image in cases.items():
         r = client.post("/api/edit", json={**req, "image": image})
         assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
     assert client.post("/api/edit", json={**req, "image": cases["big"]}).status_code == 413
-    events = [json.loads(x)["event"] for x in (data_dir / "security" / "security.log").read_text().splitlines()]
+    events = [
+        json.loads(x)["event"] for x in (data_dir / "security" / "security.log").read_text().splitlines()
+    ]
     assert events.count("refused_upload") == 5
 
 
@@ -187,8 +211,9 @@ def test_host_and_origin_guards(data_dir, fake_engine):
     r = client.post("/api/generate?wait=true", json=body(), headers={"Origin": BASE})
     assert r.status_code == 200
     assert "access-control-allow-origin" not in r.headers  # no CORS grants
-    pre = client.options("/api/generate", headers={"Origin": "http://evil.example",
-                                                   "Access-Control-Request-Method": "POST"})
+    pre = client.options(
+        "/api/generate", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert "access-control-allow-origin" not in pre.headers
 
 
@@ -208,8 +233,15 @@ def test_traversal_attempts_never_leave_the_data_folder(data_dir, fake_engine, t
     secret = tmp_path / "secret.png"
     secret.write_bytes(b"top secret")
     client = make_client(data_dir, ban_threshold=0)
-    attempts = ["../secret", "..%2F..%2Fsecret", "%2e%2e%2fsecret", "20260101-000000-abcdef12-0/../../secret",
-                "..\\..\\secret", "/etc/passwd", "20260101-000000-abcdef12-0"]
+    attempts = [
+        "../secret",
+        "..%2F..%2Fsecret",
+        "%2e%2e%2fsecret",
+        "20260101-000000-abcdef12-0/../../secret",
+        "..\\..\\secret",
+        "/etc/passwd",
+        "20260101-000000-abcdef12-0",
+    ]
     for name in attempts:
         for url in (f"/api/gallery/{name}", f"/api/gallery/{name}/image", f"/api/gallery.zip?ids={name}"):
             r = client.get(url)
@@ -222,7 +254,9 @@ def test_traversal_attempts_never_leave_the_data_folder(data_dir, fake_engine, t
 
 def test_rerun_reproduces_the_image_and_zip_download(data_dir, fake_engine):
     client = make_client(data_dir)
-    first = client.post("/api/generate?wait=true", json=body(seed=-1, image_count=2)).json()["result"]["images"]
+    first = client.post("/api/generate?wait=true", json=body(seed=-1, image_count=2)).json()["result"][
+        "images"
+    ]
     second = first[1]
     rerun = client.post(f"/api/gallery/{second['id']}/rerun?wait=true")
     assert rerun.status_code == 200, rerun.text
@@ -236,7 +270,9 @@ def test_rerun_reproduces_the_image_and_zip_download(data_dir, fake_engine):
     import zipfile
 
     names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
-    assert sorted(names) == sorted(f"{i}{e}" for i in (first[0]["id"], again[0]["id"]) for e in (".png", ".json"))
+    assert sorted(names) == sorted(
+        f"{i}{e}" for i in (first[0]["id"], again[0]["id"]) for e in (".png", ".json")
+    )
 
 
 def test_engines_lists_models_from_the_models_folder_only(data_dir, fake_engine):
@@ -272,6 +308,7 @@ def test_openapi_docs(data_dir):
 @pytest.mark.parametrize("length", ["999999999999", "abc"])
 def test_declared_body_too_large_is_413(data_dir, length):
     client = make_client(data_dir)
-    r = client.post("/api/generate", content=b"{}", headers={"Content-Length": length,
-                                                              "Content-Type": "application/json"})
+    r = client.post(
+        "/api/generate", content=b"{}", headers={"Content-Length": length, "Content-Type": "application/json"}
+    )
     assert r.status_code == 413

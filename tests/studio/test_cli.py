@@ -33,5 +33,12 @@ def test_serve_help_mentions_the_defences(capsys):
     except SystemExit as exc:
         assert exc.code == 0
     out = capsys.readouterr().out
-    for flag in ("--listen", "--auth-token", "--trusted-proxy", "--allow-host", "--ban-threshold", "--queue-size"):
+    for flag in (
+        "--listen",
+        "--auth-token",
+        "--trusted-proxy",
+        "--allow-host",
+        "--ban-threshold",
+        "--queue-size",
+    ):
         assert flag in out

@@ -19,8 +19,9 @@ from wenchuang.studio.config import StudioConfig
 
 class LiveServer:
     def __init__(self, config: StudioConfig):
-        self.server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=0,
-                                                    log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(config), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -44,30 +45,58 @@ BOX = [[64, 160], [448, 160], [448, 288], [64, 288]]
 def test_classic_engine_generate_then_edit_over_http(data_dir):
     with LiveServer(StudioConfig(data_dir=data_dir, ui=False)) as url:
         with httpx.Client(base_url=url, timeout=60) as http:
-            r = http.post("/api/generate?wait=true", json={
-                "engine": "classic", "prompt": '三星堆鼠标垫，写着"三星堆"', "seed": 3, "width": 512, "height": 448,
-                "lines": [{"text": "三星堆", "polygon": BOX, "color": "#c8a050"}]})
+            r = http.post(
+                "/api/generate?wait=true",
+                json={
+                    "engine": "classic",
+                    "prompt": '三星堆鼠标垫，写着"三星堆"',
+                    "seed": 3,
+                    "width": 512,
+                    "height": 448,
+                    "lines": [{"text": "三星堆", "polygon": BOX, "color": "#c8a050"}],
+                },
+            )
             assert r.status_code == 200, r.text
             image = r.json()["result"]["images"][0]
             assert image["readings"][0]["expected"] == "三星堆" and image["readings"][0]["passed"] is True
             png = http.get(image["url"]).content
             assert Image.open(io.BytesIO(png)).size == (512, 448)
             # edit: replace the text of the image just made
-            r = http.post("/api/edit?wait=true", json={
-                "engine": "classic", "image": base64.b64encode(png).decode(), "seed": 3,
-                "lines": [{"text": "金沙", "polygon": BOX}]})
+            r = http.post(
+                "/api/edit?wait=true",
+                json={
+                    "engine": "classic",
+                    "image": base64.b64encode(png).decode(),
+                    "seed": 3,
+                    "lines": [{"text": "金沙", "polygon": BOX}],
+                },
+            )
             assert r.status_code == 200, r.text
             readings = r.json()["result"]["images"][0]["readings"]
             assert readings[0]["expected"] == "金沙" and readings[0]["passed"] is True
 
 
 def test_flood_gets_429s_not_errors_or_timeouts(data_dir):
-    cfg = StudioConfig(data_dir=data_dir, ui=False, queue_size=2, rate_burst=1000, rate_per_minute=60000,
-                       jobs_burst=1000, jobs_per_minute=60000, ban_threshold=0)
-    payload = {"engine": "classic", "seed": 1, "width": 256, "height": 256,
-               "lines": [{"text": "文创", "polygon": [[32, 64], [224, 64], [224, 160], [32, 160]]}]}
+    cfg = StudioConfig(
+        data_dir=data_dir,
+        ui=False,
+        queue_size=2,
+        rate_burst=1000,
+        rate_per_minute=60000,
+        jobs_burst=1000,
+        jobs_per_minute=60000,
+        ban_threshold=0,
+    )
+    payload = {
+        "engine": "classic",
+        "seed": 1,
+        "width": 256,
+        "height": 256,
+        "lines": [{"text": "文创", "polygon": [[32, 64], [224, 64], [224, 160], [32, 160]]}],
+    }
     with LiveServer(cfg) as url:
         with httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(max_connections=40)) as http:
+
             def one(_):
                 r = http.post("/api/generate", json=payload)
                 return r.status_code, r.headers.get("retry-after")

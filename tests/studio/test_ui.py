@@ -22,8 +22,15 @@ from wenchuang.studio.ui_logic import (
     scale_regions,
 )
 
-LABELS = {"image": "Image", "line": "Line", "expected": "Expected", "read": "Read", "confidence": "Conf",
-          "erased": "(erased)", "no_ocr": "none"}
+LABELS = {
+    "image": "Image",
+    "line": "Line",
+    "expected": "Expected",
+    "read": "Read",
+    "confidence": "Conf",
+    "erased": "(erased)",
+    "no_ocr": "none",
+}
 
 
 def painted_layer(h, w, boxes):
@@ -36,8 +43,11 @@ def painted_layer(h, w, boxes):
 def test_each_stroke_is_one_region_in_reading_order():
     bg = np.full((256, 384, 3), 255, np.uint8)
     # drawn bottom box first: the order comes from the positions, not the drawing order
-    value = {"background": bg, "layers": [painted_layer(256, 384, [(10, 160, 120, 200), (60, 30, 200, 80)])],
-             "composite": None}
+    value = {
+        "background": bg,
+        "layers": [painted_layer(256, 384, [(10, 160, 120, 200), (60, 30, 200, 80)])],
+        "composite": None,
+    }
     background, mask = editor_parts(value)
     assert background.shape == (256, 384, 3) and mask.sum() == 110 * 40 + 140 * 50
     rects = regions_from_mask(mask, DRAW_RECTANGLES)
@@ -52,7 +62,7 @@ def test_each_stroke_is_one_region_in_reading_order():
 def test_free_stroke_gives_its_polygon_and_scaling():
     mask = np.zeros((200, 200), bool)
     for i in range(20, 180):  # a thick diagonal stroke
-        mask[i - 8:i + 8, i - 8:i + 8] = True
+        mask[i - 8 : i + 8, i - 8 : i + 8] = True
     poly = regions_from_mask(mask, DRAW_STROKES)[0]
     rect = regions_from_mask(mask, DRAW_RECTANGLES)[0]
     assert len(poly) >= 4 and poly != rect
@@ -64,8 +74,12 @@ def test_free_stroke_gives_its_polygon_and_scaling():
 
 def test_lines_from_rows_and_prompt_quotes():
     regions = [[(0, 0), (100, 0), (100, 40), (0, 40)], [(0, 60), (100, 60), (100, 100), (0, 100)]]
-    lines = lines_from_rows(["三星堆", " 古蜀 ", ""], ["noto-sans-sc", None, None],
-                            ["rgba(200, 160, 80, 1)", "#112233", None], regions)
+    lines = lines_from_rows(
+        ["三星堆", " 古蜀 ", ""],
+        ["noto-sans-sc", None, None],
+        ["rgba(200, 160, 80, 1)", "#112233", None],
+        regions,
+    )
     assert [ln.text for ln in lines] == ["三星堆", "古蜀"]
     assert lines[0].color == "#c8a050" and lines[1].color == "#112233"
     assert lines[0].polygon == regions[0] and lines[1].polygon == regions[1]
@@ -78,8 +92,13 @@ def test_lines_from_rows_and_prompt_quotes():
 
 def test_ocr_table_marks_each_line():
     req = DesignRequest(prompt="x")
-    result = DesignResult(images=[np.zeros((8, 8, 3), np.uint8)], seeds=[1], request=req, engine="classic",
-                          readings=[[LineReading("三星堆", "三星堆", 0.98, True), LineReading("古蜀", "古", 0.5, False)]])
+    result = DesignResult(
+        images=[np.zeros((8, 8, 3), np.uint8)],
+        seeds=[1],
+        request=req,
+        engine="classic",
+        readings=[[LineReading("三星堆", "三星堆", 0.98, True), LineReading("古蜀", "古", 0.5, False)]],
+    )
     md = ocr_markdown(result, LABELS)
     rows = md.splitlines()[2:]
     assert rows[0].endswith("| ✓ |") and "三星堆" in rows[0]
@@ -94,13 +113,19 @@ def test_ui_handler_runs_through_the_queue_into_the_gallery(data_dir, fake_engin
     canvas = canvas_with_boxes(512, 512, [[(50, 40), (300, 40), (300, 120), (50, 120)]])
     texts = ["文创"] + [""] * (MAX_ROWS - 1)
     params = ["fake", "__default__", 2, 20, 9.0, 1.0, 0.0, 123, 512, 512, "", "", "top-down", False]
-    gallery, ocr, info, debug = ui.generate(None, "", canvas, DRAW_RECTANGLES, 1, *texts,
-                                            *([None] * MAX_ROWS), *(["#000000"] * MAX_ROWS), *params)
+    gallery, ocr, info, debug = ui.generate(
+        None, "", canvas, DRAW_RECTANGLES, 1, *texts, *([None] * MAX_ROWS), *(["#000000"] * MAX_ROWS), *params
+    )
     assert [caption for _, caption in gallery] == ["seed 123", "seed 124"]
     assert "✓" in ocr and "✗" not in ocr
     saved = studio.gallery.list()
     assert len(saved) == 2 and saved[0]["source"] == "ui"
-    assert saved[0]["request"]["lines"][0]["polygon"] == [[50.0, 40.0], [300.0, 40.0], [300.0, 120.0], [50.0, 120.0]]
+    assert saved[0]["request"]["lines"][0]["polygon"] == [
+        [50.0, 40.0],
+        [300.0, 40.0],
+        [300.0, 120.0],
+        [50.0, 120.0],
+    ]
     shown, ids = ui.history()
     assert ids == [m["id"] for m in saved] and len(shown) == 2
 
@@ -112,7 +137,10 @@ def test_mounted_ui_in_both_languages(data_dir):
     client = TestClient(app, base_url="http://127.0.0.1:7860", client=("127.0.0.1", 5000))
     r = client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"}, follow_redirects=False)
     assert r.status_code == 307 and r.headers["location"] == "/en/"
-    assert client.get("/", headers={"Accept-Language": "zh-CN"}, follow_redirects=False).headers["location"] == "/zh/"
+    assert (
+        client.get("/", headers={"Accept-Language": "zh-CN"}, follow_redirects=False).headers["location"]
+        == "/zh/"
+    )
     zh = client.get("/zh/config").text
     en = client.get("/en/config").text
     assert "改字" in zh and "去字" in zh and "Edit text" in en and "Remove text" in en

@@ -13,38 +13,82 @@ from wenchuang.studio.config import DEFAULT_PORT, StudioConfig, data_home
 
 def register(subparsers) -> None:
     serve = subparsers.add_parser(
-        "serve", help="start the studio (web UI + HTTP API) on http://127.0.0.1:7860",
+        "serve",
+        help="start the studio (web UI + HTTP API) on http://127.0.0.1:7860",
         description="Start Wenchuang Studio: the web UI at / and the HTTP API at /api (docs at /docs). "
         "Binds 127.0.0.1 only, unless --listen.",
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
-    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; 0.0.0.0 with --listen)")
-    serve.add_argument("--listen", action="store_true",
-                       help="accept connections from other machines (bind 0.0.0.0); use with --auth-token")
-    serve.add_argument("--auth-token", default=None, metavar="TOKEN",
-                       help="require this token (Authorization: Bearer TOKEN, or open /?token=TOKEN once); "
-                       "'random' makes one and prints it")
-    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                       help="another Host name this server answers to (repeatable; DNS-rebinding guard)")
-    serve.add_argument("--trusted-proxy", action="append", default=[], metavar="IP_OR_CIDR",
-                       help="believe X-Forwarded-For only from this reverse proxy (repeatable)")
-    serve.add_argument("--engine", choices=["classic", "anytext"], default=None,
-                       help="default engine (default: anytext when its weights are ready, else classic)")
-    serve.add_argument("--queue-size", type=int, default=8, help="waiting jobs before 429 (default %(default)s)")
+    serve.add_argument(
+        "--host", default=None, help="address to bind (default 127.0.0.1; 0.0.0.0 with --listen)"
+    )
+    serve.add_argument(
+        "--listen",
+        action="store_true",
+        help="accept connections from other machines (bind 0.0.0.0); use with --auth-token",
+    )
+    serve.add_argument(
+        "--auth-token",
+        default=None,
+        metavar="TOKEN",
+        help="require this token (Authorization: Bearer TOKEN, or open /?token=TOKEN once); "
+        "'random' makes one and prints it",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another Host name this server answers to (repeatable; DNS-rebinding guard)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="IP_OR_CIDR",
+        help="believe X-Forwarded-For only from this reverse proxy (repeatable)",
+    )
+    serve.add_argument(
+        "--engine",
+        choices=["classic", "anytext"],
+        default=None,
+        help="default engine (default: anytext when its weights are ready, else classic)",
+    )
+    serve.add_argument(
+        "--queue-size", type=int, default=8, help="waiting jobs before 429 (default %(default)s)"
+    )
     serve.add_argument("--workers", type=int, default=1, help="jobs run at once (default %(default)s)")
-    serve.add_argument("--rate", type=float, default=StudioConfig.rate_per_minute,
-                       help="requests per minute per client (default %(default)s)")
-    serve.add_argument("--ban-threshold", type=int, default=StudioConfig.ban_threshold,
-                       help="violations within --ban-window seconds that ban a client; 0 = never ban "
-                       "(default %(default)s)")
+    serve.add_argument(
+        "--rate",
+        type=float,
+        default=StudioConfig.rate_per_minute,
+        help="requests per minute per client (default %(default)s)",
+    )
+    serve.add_argument(
+        "--job-rate",
+        type=float,
+        default=StudioConfig.jobs_per_minute,
+        help="generate/edit jobs per minute per client (default %(default)s)",
+    )
+    serve.add_argument(
+        "--ban-threshold",
+        type=int,
+        default=StudioConfig.ban_threshold,
+        help="violations within --ban-window seconds that ban a client; 0 = never ban (default %(default)s)",
+    )
     serve.add_argument("--ban-window", type=float, default=StudioConfig.ban_window_s, help="seconds")
-    serve.add_argument("--ban-duration", type=float, default=StudioConfig.ban_duration_s,
-                       help="seconds a ban lasts (default %(default)s)")
+    serve.add_argument(
+        "--ban-duration",
+        type=float,
+        default=StudioConfig.ban_duration_s,
+        help="seconds a ban lasts (default %(default)s)",
+    )
     serve.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
     serve.set_defaults(handler=_serve)
 
     block = subparsers.add_parser(
-        "block", help="manage the block list (IPs and CIDR ranges refused by `serve`)",
+        "block",
+        help="manage the block list (IPs and CIDR ranges refused by `serve`)",
         description=f"The block list lives in the data folder ({data_home()}/security/blocklist.json) "
         "and survives restarts; a running server picks up changes within a second.",
     )
@@ -52,8 +96,14 @@ def register(subparsers) -> None:
     add = block_sub.add_parser("add", help="block an IP address or CIDR range")
     add.add_argument("network", help="e.g. 203.0.113.7 or 203.0.113.0/24 or 2001:db8::/32")
     add.add_argument("--reason", default="manual", help="note kept with the entry")
-    add.add_argument("--for", dest="duration", type=float, default=None, metavar="SECONDS",
-                     help="block only for this long (default: until removed)")
+    add.add_argument(
+        "--for",
+        dest="duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="block only for this long (default: until removed)",
+    )
     add.set_defaults(handler=_block_add)
     remove = block_sub.add_parser("remove", help="unblock an IP address or CIDR range")
     remove.add_argument("network")
@@ -72,8 +122,11 @@ def _blocklist():
 
 def _block_add(args: argparse.Namespace) -> int:
     entry = _blocklist().add(args.network, reason=args.reason, duration_s=args.duration)
-    until = "permanently" if entry.expires is None else time.strftime("until %Y-%m-%d %H:%M:%S UTC",
-                                                                      time.gmtime(entry.expires))
+    until = (
+        "permanently"
+        if entry.expires is None
+        else time.strftime("until %Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.expires))
+    )
     print(f"blocked {entry.network} {until}")
     return 0
 
@@ -118,10 +171,20 @@ def _serve(args: argparse.Namespace) -> int:
     if token == "random":
         token = secrets.token_urlsafe(24)
     config = StudioConfig(
-        port=args.port, listen=args.listen, auth_token=token, allowed_hosts=tuple(args.allow_host),
-        trusted_proxies=tuple(args.trusted_proxy), default_engine=args.engine, queue_size=args.queue_size,
-        workers=args.workers, rate_per_minute=args.rate, ban_threshold=args.ban_threshold,
-        ban_window_s=args.ban_window, ban_duration_s=args.ban_duration, ui=not args.no_ui,
+        port=args.port,
+        listen=args.listen,
+        auth_token=token,
+        allowed_hosts=tuple(args.allow_host),
+        trusted_proxies=tuple(args.trusted_proxy),
+        default_engine=args.engine,
+        queue_size=args.queue_size,
+        workers=args.workers,
+        rate_per_minute=args.rate,
+        jobs_per_minute=args.job_rate,
+        ban_threshold=args.ban_threshold,
+        ban_window_s=args.ban_window,
+        ban_duration_s=args.ban_duration,
+        ui=not args.no_ui,
     )
     if args.host:
         config.host = args.host
@@ -129,16 +192,30 @@ def _serve(args: argparse.Namespace) -> int:
     local = config.host in ("127.0.0.1", "localhost", "::1")
     if not local:
         bar = "!" * 78
-        print(f"{bar}\n  WARNING: the studio listens on {config.host}:{config.port} - reachable from other "
-              f"machines.\n  Anyone who can reach it can use your computer's GPU and disk.", file=sys.stderr)
+        print(
+            f"{bar}\n  WARNING: the studio listens on {config.host}:{config.port} - reachable from other "
+            f"machines.\n  Anyone who can reach it can use your computer's GPU and disk.",
+            file=sys.stderr,
+        )
         if not token:
-            print("  No --auth-token given: strongly recommended (e.g. --auth-token random).", file=sys.stderr)
+            print(
+                "  No --auth-token given: strongly recommended (e.g. --auth-token random).", file=sys.stderr
+            )
         print(bar, file=sys.stderr)
     app = create_app(config)
     shown = "127.0.0.1" if local or config.host == "0.0.0.0" else config.host
     url = f"http://{shown}:{config.port}/" + (f"?token={token}" if token else "")
-    print(f"Wenchuang Studio: {url}  (API docs: http://{shown}:{config.port}/docs; data: {config.data_dir})",
-          flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", proxy_headers=False,
-                server_header=False, forwarded_allow_ips="")
+    print(
+        f"Wenchuang Studio: {url}  (API docs: http://{shown}:{config.port}/docs; data: {config.data_dir})",
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+        forwarded_allow_ips="",
+    )
     return 0

@@ -33,22 +33,44 @@ _REQUEST_BODY_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"type": "object", "example": {
-                "engine": "classic", "prompt": "a bronze mask mouse pad", "width": 512, "height": 512,
-                "seed": 7, "lines": [{"text": "三星堆", "polygon": [[96, 200], [416, 200], [416, 300], [96, 300]],
-                                      "color": "#c8a050"}]}}},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "request": {"type": "string", "description": "the JSON fields"},
-                "image": {"type": "string", "format": "binary"},
-                "mask": {"type": "string", "format": "binary"}}}},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "example": {
+                        "engine": "classic",
+                        "prompt": "a bronze mask mouse pad",
+                        "width": 512,
+                        "height": 512,
+                        "seed": 7,
+                        "lines": [
+                            {
+                                "text": "三星堆",
+                                "polygon": [[96, 200], [416, 200], [416, 300], [96, 300]],
+                                "color": "#c8a050",
+                            }
+                        ],
+                    },
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "request": {"type": "string", "description": "the JSON fields"},
+                        "image": {"type": "string", "format": "binary"},
+                        "mask": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
         },
     }
 }
 
 
 def _client(request: Request) -> str:
-    return request.scope.get("state", {}).get("wenchuang_client") or (request.client.host if request.client
-                                                                      else "unknown")
+    return request.scope.get("state", {}).get("wenchuang_client") or (
+        request.client.host if request.client else "unknown"
+    )
 
 
 def _error(status: int, message: str, field: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
@@ -58,13 +80,18 @@ def _error(status: int, message: str, field: str = "", headers: dict[str, str] |
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def create_app(config: StudioConfig | None = None, studio: Studio | None = None, ui: bool | None = None) -> FastAPI:
+def create_app(
+    config: StudioConfig | None = None, studio: Studio | None = None, ui: bool | None = None
+) -> FastAPI:
     """The whole server: API + (optionally) the Gradio UI, behind `SecurityMiddleware`."""
     studio = studio or Studio(config)
     cfg = studio.config
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    app = FastAPI(title="Wenchuang Studio API", version=__version__,
-                  description="Images with exactly-right text. Local-first; see docs/studio.md.")
+    app = FastAPI(
+        title="Wenchuang Studio API",
+        version=__version__,
+        description="Images with exactly-right text. Local-first; see docs/studio.md.",
+    )
     app.state.studio = studio
 
     @app.exception_handler(RequestError)
@@ -123,7 +150,9 @@ def create_app(config: StudioConfig | None = None, studio: Studio | None = None,
         if wait > 0:
             studio.log.write("refused_rate", client, "job", "too many jobs")
             studio.violations.record(client, "rate")
-            return _error(429, "too many jobs; slow down", headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+            return _error(
+                429, "too many jobs; slow down", headers={"Retry-After": str(max(1, int(wait + 0.999)))}
+            )
         return None
 
     def _submit(kind: str, client: str, req, engine: str, model) -> Job | JSONResponse:
@@ -131,8 +160,9 @@ def create_app(config: StudioConfig | None = None, studio: Studio | None = None,
             return studio.submit(kind, client, req, engine, model, source="api")
         except QueueFull as exc:
             studio.log.write("queue_full", client, kind, str(exc))
-            return _error(429, "the job queue is full; try again later",
-                          headers={"Retry-After": str(exc.retry_after)})
+            return _error(
+                429, "the job queue is full; try again later", headers={"Retry-After": str(exc.retry_after)}
+            )
 
     async def _design(request: Request, mode: str, wait: bool) -> Response:
         client = _client(request)
@@ -147,13 +177,16 @@ def create_app(config: StudioConfig | None = None, studio: Studio | None = None,
         return job if isinstance(job, JSONResponse) else _job_response(job, wait)
 
     @app.post("/api/generate", openapi_extra=_REQUEST_BODY_DOC, tags=["design"])
-    async def generate(request: Request, wait: bool = Query(False, description="answer when the job is done")):
+    async def generate(
+        request: Request, wait: bool = Query(False, description="answer when the job is done")
+    ):
         """Make new images (optionally over a base `image`)."""
         return await _design(request, "generate", wait)
 
     @app.post("/api/edit", openapi_extra=_REQUEST_BODY_DOC, tags=["design"])
     async def edit(request: Request, wait: bool = Query(False, description="answer when the job is done")):
-        """Edit or remove text in `image` (lines with polygons, `mask`, `remove_regions`, `remove_all_text`)."""
+        """Edit or remove text in `image`: new `lines` with polygons, `mask`, `remove_regions`,
+        `remove_all_text`."""
         return await _design(request, "edit", wait)
 
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
@@ -166,9 +199,14 @@ def create_app(config: StudioConfig | None = None, studio: Studio | None = None,
     @app.get("/api/engines", tags=["engines"])
     async def engines():
         """Engines (ready or not, and how to get AnyText's weights), allow-listed models, fonts, queue."""
-        return {"engines": studio.engines(), "default": studio.default_engine(), "models": studio.models(),
-                "models_folder": str(cfg.models_dir), "fonts": sorted(available_fonts()),
-                "queue": studio.queue.stats()}
+        return {
+            "engines": studio.engines(),
+            "default": studio.default_engine(),
+            "models": studio.models(),
+            "models_folder": str(cfg.models_dir),
+            "fonts": sorted(available_fonts()),
+            "queue": studio.queue.stats(),
+        }
 
     @app.get("/api/gallery", tags=["gallery"])
     async def gallery(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
@@ -184,8 +222,11 @@ def create_app(config: StudioConfig | None = None, studio: Studio | None = None,
             data = studio.gallery.zip_bytes(id_list)
         except KeyError:
             return _error(404, "no such image")
-        return Response(data, media_type="application/zip",
-                        headers={"Content-Disposition": 'attachment; filename="wenchuang-gallery.zip"'})
+        return Response(
+            data,
+            media_type="application/zip",
+            headers={"Content-Disposition": 'attachment; filename="wenchuang-gallery.zip"'},
+        )
 
     def _entry_or_404(request: Request, entry_id: str) -> str | None:
         try:
@@ -212,8 +253,7 @@ def create_app(config: StudioConfig | None = None, studio: Studio | None = None,
             path = studio.gallery.image_path(entry_id)
         except KeyError:
             return _error(404, "no such image")
-        return FileResponse(path, media_type="image/png",
-                            filename=f"{entry_id}.png" if download else None)
+        return FileResponse(path, media_type="image/png", filename=f"{entry_id}.png" if download else None)
 
     @app.post("/api/gallery/{entry_id}/rerun", tags=["gallery"])
     async def gallery_rerun(request: Request, entry_id: str, wait: bool = Query(False)):
@@ -242,6 +282,7 @@ def create_app(config: StudioConfig | None = None, studio: Studio | None = None,
 
         app = _mount(app, studio)
     else:
+
         @app.get("/", include_in_schema=False)
         async def root():
             return RedirectResponse("/docs")

@@ -105,13 +105,22 @@ class Gallery:
         for i, image in enumerate(result.images):
             entry_id = f"{run_id}-{i}"
             meta = result.metadata(i)
-            meta.update({"id": entry_id, "run": run_id, "index": i, "created": time.time(),
-                         "source": source, "inputs": inputs})
+            meta.update(
+                {
+                    "id": entry_id,
+                    "run": run_id,
+                    "index": i,
+                    "created": time.time(),
+                    "source": source,
+                    "inputs": inputs,
+                }
+            )
             # image first, metadata last: an entry is listed only once both exist
             atomic_write_bytes(self.root / f"{entry_id}.png", png_bytes(image))
-            atomic_write_bytes(self.root / f"{entry_id}.json",
-                               json.dumps(meta, ensure_ascii=False, indent=1,
-                                          default=json_default).encode("utf-8"))
+            atomic_write_bytes(
+                self.root / f"{entry_id}.json",
+                json.dumps(meta, ensure_ascii=False, indent=1, default=json_default).encode("utf-8"),
+            )
             records.append(json.loads(json.dumps(meta, default=json_default)))
         return records
 
@@ -133,11 +142,9 @@ class Gallery:
         """Newest first."""
         if not self.root.is_dir():
             return []
-        ids = sorted(
-            (p.stem for p in self.root.glob("*.json") if ENTRY_ID.match(p.stem)), reverse=True
-        )
+        ids = sorted((p.stem for p in self.root.glob("*.json") if ENTRY_ID.match(p.stem)), reverse=True)
         out = []
-        for entry_id in ids[offset:offset + max(0, limit)]:
+        for entry_id in ids[offset : offset + max(0, limit)]:
             try:
                 out.append(self.metadata(entry_id))
             except (KeyError, ValueError):
@@ -177,5 +184,7 @@ class Gallery:
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
             for entry_id in dict.fromkeys(entry_ids):
                 zf.write(self.image_path(entry_id), f"{entry_id}.png")
-                zf.writestr(f"{entry_id}.json", json.dumps(self.metadata(entry_id), ensure_ascii=False, indent=1))
+                zf.writestr(
+                    f"{entry_id}.json", json.dumps(self.metadata(entry_id), ensure_ascii=False, indent=1)
+                )
         return buf.getvalue()

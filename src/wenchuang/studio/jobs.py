@@ -42,8 +42,14 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "status": self.status, "created": self.created,
-            "started": self.started, "finished": self.finished, "result": self.result, "error": self.error,
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "result": self.result,
+            "error": self.error,
         }
 
 
@@ -94,8 +100,12 @@ class JobQueue:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"waiting": self._queue.qsize(), "running": self._running, "workers": self.workers,
-                    "max_waiting": self.max_waiting}
+            return {
+                "waiting": self._queue.qsize(),
+                "running": self._running,
+                "workers": self.workers,
+                "max_waiting": self.max_waiting,
+            }
 
     def close(self) -> None:
         for _ in self._threads:
@@ -119,7 +129,11 @@ class JobQueue:
                 job.status = "done"
             except WenchuangError as exc:
                 job.status = "failed"
-                job.error = {"type": type(exc).__name__, "field": getattr(exc, "field", ""), "message": str(exc)}
+                job.error = {
+                    "type": type(exc).__name__,
+                    "field": getattr(exc, "field", ""),
+                    "message": str(exc),
+                }
             except Exception as exc:  # a bug in an engine: report it, keep serving
                 job.status = "failed"
                 job.error = {"type": "InternalError", "field": "", "message": f"{type(exc).__name__}: {exc}"}

@@ -59,33 +59,60 @@ class SecurityMiddleware:
             return await self._refuse(scope, receive, send, 403, "your address is blocked by this server")
 
         if not host_allowed(headers.get("host"), studio.allowed_hosts):
-            return await self._violation(scope, receive, send, client, path, "host",
-                                         f"Host {headers.get('host')!r} is not this server", 421)
+            return await self._violation(
+                scope,
+                receive,
+                send,
+                client,
+                path,
+                "host",
+                f"Host {headers.get('host')!r} is not this server",
+                421,
+            )
 
         if path not in EXEMPT_PATHS:
             wait = studio.limiter.check(client)
             if wait > 0:
-                return await self._violation(scope, receive, send, client, path, "rate",
-                                             "too many requests; slow down", 429, retry_after=wait)
+                return await self._violation(
+                    scope,
+                    receive,
+                    send,
+                    client,
+                    path,
+                    "rate",
+                    "too many requests; slow down",
+                    429,
+                    retry_after=wait,
+                )
 
         token_ok, header_token, set_cookie = self._token(scope, headers)
         if cfg.auth_token and path not in EXEMPT_PATHS and not token_ok:
-            return await self._violation(scope, receive, send, client, path, "token",
-                                         "this server needs its access token", 401)
+            return await self._violation(
+                scope, receive, send, client, path, "token", "this server needs its access token", 401
+            )
 
         if method not in SAFE_METHODS and not header_token:
             origin = headers.get("origin")
             cross = headers.get("sec-fetch-site", "").lower() == "cross-site"
             if cross or not origin_allowed(origin, headers.get("host")):
-                return await self._violation(scope, receive, send, client, path, "origin",
-                                             f"cross-site request refused (Origin {origin!r})", 403)
+                return await self._violation(
+                    scope,
+                    receive,
+                    send,
+                    client,
+                    path,
+                    "origin",
+                    f"cross-site request refused (Origin {origin!r})",
+                    403,
+                )
 
         if scope["type"] == "http":
             length = headers.get("content-length")
             if length is not None and (not length.strip().isdigit() or int(length) > cfg.max_body_bytes):
                 studio.log.write("too_large", client, path, f"Content-Length {length[:20]}")
-                return await self._refuse(scope, receive, send, 413,
-                                          f"request body larger than {cfg.max_body_bytes} bytes")
+                return await self._refuse(
+                    scope, receive, send, 413, f"request body larger than {cfg.max_body_bytes} bytes"
+                )
             receive = self._limited_receive(receive, cfg.max_body_bytes)
             if set_cookie:
                 send = self._with_cookie(send, cfg.auth_token)
@@ -98,7 +125,9 @@ class SecurityMiddleware:
         if not expected:
             return True, False, False
         auth = headers.get("authorization", "")
-        given = auth[7:].strip() if auth.lower().startswith("bearer ") else headers.get("x-wenchuang-token", "")
+        given = (
+            auth[7:].strip() if auth.lower().startswith("bearer ") else headers.get("x-wenchuang-token", "")
+        )
         if given:
             return hmac.compare_digest(given.encode(), expected.encode()), True, False
         cookie = SimpleCookie()
@@ -106,7 +135,9 @@ class SecurityMiddleware:
             cookie.load(headers.get("cookie", ""))
         except Exception:  # a malformed cookie header is simply no token
             cookie = SimpleCookie()
-        if TOKEN_COOKIE in cookie and hmac.compare_digest(cookie[TOKEN_COOKIE].value.encode(), expected.encode()):
+        if TOKEN_COOKIE in cookie and hmac.compare_digest(
+            cookie[TOKEN_COOKIE].value.encode(), expected.encode()
+        ):
             return True, False, False
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         q = (query.get("token") or [""])[0]
@@ -122,6 +153,7 @@ class SecurityMiddleware:
                 message = dict(message)
                 message["headers"] = list(message.get("headers", [])) + [(b"set-cookie", value.encode())]
             await send(message)
+
         return wrapped
 
     @staticmethod
@@ -136,6 +168,7 @@ class SecurityMiddleware:
                 if seen > limit:  # a body larger than declared / chunked: stop reading it
                     return {"type": "http.disconnect"}
             return message
+
         return wrapped
 
     def _log_blocked(self, client: str, path: str, reason: str) -> None:

@@ -121,7 +121,9 @@ class BlockList:
                 except (BlockListError, KeyError, TypeError):
                     continue
                 entry = BlockEntry(
-                    str(net), str(item.get("reason", "")), float(item.get("added") or 0.0),
+                    str(net),
+                    str(item.get("reason", "")),
+                    float(item.get("added") or 0.0),
                     None if item.get("expires") is None else float(item["expires"]),
                 )
                 entries[entry.network] = entry
@@ -249,8 +251,14 @@ class RateLimiter:
 class ViolationTracker:
     """Counts violations per client; `threshold` within `window_s` -> a ban of `ban_s` seconds."""
 
-    def __init__(self, blocklist: BlockList, threshold: int, window_s: float, ban_s: float,
-                 log: SecurityLog | None = None):
+    def __init__(
+        self,
+        blocklist: BlockList,
+        threshold: int,
+        window_s: float,
+        ban_s: float,
+        log: SecurityLog | None = None,
+    ):
         self.blocklist, self.threshold, self.window_s, self.ban_s = blocklist, threshold, window_s, ban_s
         self.log = log
         self._events: dict[str, deque[float]] = {}
@@ -270,8 +278,9 @@ class ViolationTracker:
                 return False
             del self._events[client]
         addr = parse_ip(client)
-        self.blocklist.add(str(addr), reason=f"automatic: {self.threshold} violations ({kind})",
-                           duration_s=self.ban_s)
+        self.blocklist.add(
+            str(addr), reason=f"automatic: {self.threshold} violations ({kind})", duration_s=self.ban_s
+        )
         if self.log:
             self.log.write("ban", client, detail=f"{kind}; banned for {self.ban_s:g} s")
         return True
@@ -332,7 +341,9 @@ def host_allowed(host_header: str | None, allowed: frozenset[str]) -> bool:
     return split_host(host_header) in allowed
 
 
-def origin_allowed(origin: str | None, host_header: str | None, extra_origins: frozenset[str] = frozenset()) -> bool:
+def origin_allowed(
+    origin: str | None, host_header: str | None, extra_origins: frozenset[str] = frozenset()
+) -> bool:
     """Cross-site request guard for state-changing requests.
 
     No Origin header (curl, scripts): allowed. ``Origin: null`` (sandboxed frames, file:// pages,
@@ -362,8 +373,14 @@ class SecurityLog:
         self._lock = threading.Lock()
 
     def write(self, event: str, client: str, path: str = "", detail: str = "", **fields: Any) -> None:
-        record = {"time": round(time.time(), 3), "event": event, "client": client, "path": path[:300],
-                  "detail": detail[:500], **fields}
+        record = {
+            "time": round(time.time(), 3),
+            "event": event,
+            "client": client,
+            "path": path[:300],
+            "detail": detail[:500],
+            **fields,
+        }
         logger.warning("%s client=%s path=%s %s", event, client, path[:300], detail[:500])
         if self.path is None:
             return

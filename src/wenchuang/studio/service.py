@@ -35,9 +35,9 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # A font in a request is a registered name, never a path (no user string becomes a path).
 FONT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ANYTEXT_HELP = (
-    "AnyText weights are not installed. Get them with `wenchuang download anytext` (or convert an "
-    "official anytext_v1.1.ckpt with `wenchuang convert`) and put the converted folder or a "
-    ".safetensors file into the models folder: {models}"
+    "Get the AnyText weights with `wenchuang download anytext` (or copy the official anytext_v1.1.ckpt "
+    "where its message says and convert it with `wenchuang convert`), then restart the studio. Other "
+    "AnyText models (converted folders or .safetensors files) placed in {models} appear in the model picker."
 )
 
 
@@ -125,7 +125,9 @@ class Studio:
         data = dict(data)
         engine = data.pop("engine", None) or self.default_engine()
         if engine not in registry.engine_names():
-            raise RequestError("engine", f"unknown engine {engine!r}; choose one of {registry.engine_names()}")
+            raise RequestError(
+                "engine", f"unknown engine {engine!r}; choose one of {registry.engine_names()}"
+            )
         model = self.resolve_model(data.pop("model", None))
         data.pop("image", None)
         data.pop("mask", None)
@@ -135,14 +137,17 @@ class Studio:
         request = DesignRequest.from_dict(data, image=image, mask=mask)
         for i, line in enumerate(request.lines):
             if line.font is not None and not (isinstance(line.font, str) and FONT_NAME.match(line.font)):
-                raise RequestError(f"lines[{i}].font", "must be a font name (see GET /api/engines), not a path")
+                raise RequestError(
+                    f"lines[{i}].font", "must be a font name (see GET /api/engines), not a path"
+                )
         if not request.lines and request.prompt:
             request.lines = [TextLine(text=t) for t in quoted_texts(request.prompt)]
         request.validate()
         return request, engine, model
 
-    def run(self, request: DesignRequest, engine: str, model: str | None,
-            source: str = "api") -> tuple[dict[str, Any], DesignResult]:
+    def run(
+        self, request: DesignRequest, engine: str, model: str | None, source: str = "api"
+    ) -> tuple[dict[str, Any], DesignResult]:
         """Run one request now (inside a job) and save it: (JSON summary, the result)."""
         start = time.perf_counter()
         result = run_request(self.engine(engine, model), request)
@@ -150,8 +155,16 @@ class Studio:
         records = self.gallery.save(result, source=source)
         return summarize(records, result), result
 
-    def submit(self, kind: str, client: str, request: DesignRequest, engine: str, model: str | None,
-               source: str = "api", keep: dict | None = None) -> Job:
+    def submit(
+        self,
+        kind: str,
+        client: str,
+        request: DesignRequest,
+        engine: str,
+        model: str | None,
+        source: str = "api",
+        keep: dict | None = None,
+    ) -> Job:
         """Queue a job (QueueFull when the queue is full). `keep`, if given, receives the DesignResult."""
 
         def work() -> dict[str, Any]:
@@ -167,12 +180,23 @@ def summarize(records: list[dict[str, Any]], result: DesignResult) -> dict[str, 
     images = []
     for rec in records:
         readings = rec.get("readings", [])
-        images.append({
-            "id": rec["id"], "url": f"/api/gallery/{rec['id']}/image", "seed": rec["seed"],
-            "size": rec["size"], "readings": readings, "all_passed": all(r["passed"] for r in readings),
-        })
-    return {"engine": result.engine, "model": Path(result.model).name if result.model else None,
-            "images": images, "timings": dict(result.timings), "warnings": list(result.warnings)}
+        images.append(
+            {
+                "id": rec["id"],
+                "url": f"/api/gallery/{rec['id']}/image",
+                "seed": rec["seed"],
+                "size": rec["size"],
+                "readings": readings,
+                "all_passed": all(r["passed"] for r in readings),
+            }
+        )
+    return {
+        "engine": result.engine,
+        "model": Path(result.model).name if result.model else None,
+        "images": images,
+        "timings": dict(result.timings),
+        "warnings": list(result.warnings),
+    }
 
 
 def quoted_texts(prompt: str) -> list[str]:

@@ -44,11 +44,17 @@ MAX_ROWS = rq.MAX_LINES
 
 # (Chinese, English)
 _T: dict[str, tuple[str, str]] = {
-    "title": ("文创工作室 · 文字精准的文创图像", "Wenchuang Studio · cultural-creative images with exact text"),
+    "title": (
+        "文创工作室 · 文字精准的文创图像",
+        "Wenchuang Studio · cultural-creative images with exact text",
+    ),
     "switch": ("[English](/en/)", "[中文](/zh/)"),
     "local": ("一切都在本机运行，不上传任何数据。", "Everything runs on this machine; nothing is uploaded."),
     "engine": ("引擎", "Engine"),
-    "auto_engine": ("自动（有 AnyText 权重时用 AnyText，否则 classic）", "auto (AnyText when its weights are ready, else classic)"),
+    "auto_engine": (
+        "自动（有 AnyText 权重时用 AnyText，否则 classic）",
+        "auto (AnyText when its weights are ready, else classic)",
+    ),
     "model": ("模型（来自模型文件夹）", "Model (from the models folder)"),
     "default_model": ("默认", "default"),
     "engines_md": ("引擎与模型", "Engines and models"),
@@ -57,16 +63,26 @@ _T: dict[str, tuple[str, str]] = {
     "tab_remove": ("去字", "Remove text"),
     "tab_gallery": ("图库", "Gallery"),
     "prompt": ("提示词（引号中的文字会被写入图中）", "Prompt (text in quotes is written into the image)"),
-    "prompt_ph": ('例如：一张三星堆青铜面具图案的鼠标垫，上面写着"三星堆"',
-                  'e.g. a mouse pad with a bronze mask pattern, with the words "SANXINGDUI"'),
-    "lines": ("文字行（每行对应一个画出的区域，按阅读顺序）", "Text lines (one per drawn region, in reading order)"),
+    "prompt_ph": (
+        '例如：一张三星堆青铜面具图案的鼠标垫，上面写着"三星堆"',
+        'e.g. a mouse pad with a bronze mask pattern, with the words "SANXINGDUI"',
+    ),
+    "lines": (
+        "文字行（每行对应一个画出的区域，按阅读顺序）",
+        "Text lines (one per drawn region, in reading order)",
+    ),
     "n_lines": ("行数", "Number of lines"),
     "line_text": ("第 {} 行", "Line {}"),
     "font": ("字体", "Font"),
     "color": ("颜色", "Colour"),
-    "canvas": ("在画布上画出文字位置（每一笔是一个区域）", "Draw where the text goes (one region per stroke)"),
-    "canvas_edit": ("上传图片，并在要改的文字上涂画（每一笔是一个区域）",
-                    "Upload the image and paint over the text to change (one region per stroke)"),
+    "canvas": (
+        "在画布上画出文字位置（每一笔是一个区域）",
+        "Draw where the text goes (one region per stroke)",
+    ),
+    "canvas_edit": (
+        "上传图片，并在要改的文字上涂画（每一笔是一个区域）",
+        "Upload the image and paint over the text to change (one region per stroke)",
+    ),
     "canvas_remove": ("上传图片，并涂画要去掉的文字", "Upload the image and paint over the text to remove"),
     "draw_mode": ("区域形状", "Region shape"),
     "rectangles": ("矩形", "Rectangles"),
@@ -96,8 +112,10 @@ _T: dict[str, tuple[str, str]] = {
     "top_down": ("↕ 从上到下", "↕ top-down"),
     "left_right": ("↔ 从左到右", "↔ left-right"),
     "revise": ("修正位置（仅 AnyText）", "Revise positions (AnyText only)"),
-    "examples": ("示例（点击载入；预览图由 classic 引擎生成）",
-                 "Examples (click to load; previews made by the classic engine)"),
+    "examples": (
+        "示例（点击载入；预览图由 classic 引擎生成）",
+        "Examples (click to load; previews made by the classic engine)",
+    ),
     "refresh": ("刷新", "Refresh"),
     "history": ("历史记录（最新在前）", "History (newest first)"),
     "details": ("详情", "Details"),
@@ -115,8 +133,10 @@ _T: dict[str, tuple[str, str]] = {
     "queue_full": ("任务队列已满，请 {} 秒后再试。", "The job queue is full; try again in {} s."),
     "too_fast": ("请求太频繁，请稍后再试。", "Too many requests; please slow down."),
     "no_image": ("请先上传图片。", "Upload an image first."),
-    "done": ("完成：{} 张图，引擎 {}，种子 {}，用时 {:.2f} 秒。已存入图库：{}",
-             "Done: {} image(s), engine {}, seeds {}, {:.2f} s. Saved to the gallery: {}"),
+    "done": (
+        "完成：{} 张图，引擎 {}，种子 {}，用时 {:.2f} 秒。已存入图库：{}",
+        "Done: {} image(s), engine {}, seeds {}, {:.2f} s. Saved to the gallery: {}",
+    ),
     "ready": ("就绪", "ready"),
     "not_ready": ("未就绪", "not ready"),
 }
@@ -132,8 +152,9 @@ def _client(request: gr.Request | None) -> str:
         return "ui"
     inner = getattr(request, "request", None)
     scope = getattr(inner, "scope", None) or {}
-    return scope.get("state", {}).get("wenchuang_client") or getattr(getattr(request, "client", None), "host",
-                                                                     "ui")
+    return scope.get("state", {}).get("wenchuang_client") or getattr(
+        getattr(request, "client", None), "host", "ui"
+    )
 
 
 def engines_markdown(studio: Studio, t: dict[str, str]) -> str:
@@ -177,35 +198,62 @@ class StudioUI:
         gallery = [(img, f"seed {s}") for img, s in zip(result.images, result.seeds)]
         ids = ", ".join(im["id"] for im in summary["images"])
         total = (job.finished or 0) - (job.started or 0)
-        info = t["done"].format(len(result.images), result.engine, ", ".join(map(str, result.seeds)), total, ids)
+        info = t["done"].format(
+            len(result.images), result.engine, ", ".join(map(str, result.seeds)), total, ids
+        )
         if result.warnings:
             info += "\n\n" + "\n".join(f"⚠ {w}" for w in result.warnings)
         return gallery, ocr_markdown(result, t), info, debug_images(result)
 
-    def _common(self, engine, model, image_count, steps, guidance, strength, eta, seed, width, height,
-                extra, negative, sort, revise) -> dict[str, Any]:
+    def _common(
+        self,
+        engine,
+        model,
+        image_count,
+        steps,
+        guidance,
+        strength,
+        eta,
+        seed,
+        width,
+        height,
+        extra,
+        negative,
+        sort,
+        revise,
+    ) -> dict[str, Any]:
         return {
-            "engine": engine or None, "model": None if model in (None, "", "__default__") else model,
-            "image_count": int(image_count), "steps": int(steps), "guidance_scale": float(guidance),
-            "strength": float(strength), "eta": float(eta), "seed": int(seed), "width": int(width),
-            "height": int(height), "extra_prompt": extra or "", "negative_prompt": negative or "",
-            "sort_priority": sort, "revise_positions": bool(revise),
+            "engine": engine or None,
+            "model": None if model in (None, "", "__default__") else model,
+            "image_count": int(image_count),
+            "steps": int(steps),
+            "guidance_scale": float(guidance),
+            "strength": float(strength),
+            "eta": float(eta),
+            "seed": int(seed),
+            "width": int(width),
+            "height": int(height),
+            "extra_prompt": extra or "",
+            "negative_prompt": negative or "",
+            "sort_priority": sort,
+            "revise_positions": bool(revise),
         }
 
     def _rows(self, n, values) -> tuple[list, list, list]:
         n = int(n)
-        texts_, fonts, colors = values[:MAX_ROWS], values[MAX_ROWS:2 * MAX_ROWS], values[2 * MAX_ROWS:]
+        texts_, fonts, colors = values[:MAX_ROWS], values[MAX_ROWS : 2 * MAX_ROWS], values[2 * MAX_ROWS :]
         return list(texts_[:n]), list(fonts[:n]), list(colors[:n])
 
     def generate(self, request: gr.Request, prompt, editor, draw_mode, n_lines, *values):
-        rows, params = values[:3 * MAX_ROWS], values[3 * MAX_ROWS:]
+        rows, params = values[: 3 * MAX_ROWS], values[3 * MAX_ROWS :]
         common = self._common(*params)
         try:
             background, mask = editor_parts(editor)
             regions = regions_from_mask(mask, draw_mode, common["sort_priority"])
             if background is not None and regions:
-                regions = scale_regions(regions, (background.shape[1], background.shape[0]),
-                                        (common["width"], common["height"]))
+                regions = scale_regions(
+                    regions, (background.shape[1], background.shape[0]), (common["width"], common["height"])
+                )
             lines = lines_from_rows(*self._rows(n_lines, rows), regions, prompt or "")
         except WenchuangError as exc:
             raise gr.Error(str(exc)) from None
@@ -213,7 +261,7 @@ class StudioUI:
         return self._run(request, data, "generate")
 
     def edit(self, request: gr.Request, prompt, editor, draw_mode, n_lines, *values):
-        rows, params = values[:3 * MAX_ROWS], values[3 * MAX_ROWS:]
+        rows, params = values[: 3 * MAX_ROWS], values[3 * MAX_ROWS :]
         common = self._common(*params)
         try:
             background, mask = editor_parts(editor)
@@ -235,15 +283,19 @@ class StudioUI:
             regions = regions_from_mask(mask, draw_mode, common["sort_priority"]) if not remove_all else []
         except WenchuangError as exc:
             raise gr.Error(str(exc)) from None
-        data = {**common, "remove_regions": [[list(p) for p in r] for r in regions],
-                "remove_all_text": bool(remove_all)}
+        data = {
+            **common,
+            "remove_regions": [[list(p) for p in r] for r in regions],
+            "remove_all_text": bool(remove_all),
+        }
         return self._run(request, data, "edit", image=background)
 
     # -- gallery -------------------------------------------------------------------------------
     def history(self):
         items = self.studio.gallery.list(limit=60)
-        shown = [(str(self.studio.gallery.image_path(m["id"])), f"{m['engine']} · seed {m['seed']}")
-                 for m in items]
+        shown = [
+            (str(self.studio.gallery.image_path(m["id"])), f"{m['engine']} · seed {m['seed']}") for m in items
+        ]
         return shown, [m["id"] for m in items]
 
     def select(self, ids: list[str], evt: gr.SelectData):
@@ -295,10 +347,23 @@ class StudioUI:
         texts_, font_boxes, colors, rows = [], [], [], []
         for i in range(MAX_ROWS):
             with gr.Row(visible=i < 2) as row:
-                texts_.append(gr.Textbox(label=t["line_text"].format(i + 1), max_length=rq.MAX_CHARS_PER_LINE,
-                                         scale=4, elem_id=f"line-text-{i}"))
-                font_boxes.append(gr.Dropdown(fonts, value=DEFAULT_FONT if DEFAULT_FONT in fonts else None,
-                                              label=t["font"], scale=2, allow_custom_value=False))
+                texts_.append(
+                    gr.Textbox(
+                        label=t["line_text"].format(i + 1),
+                        max_length=rq.MAX_CHARS_PER_LINE,
+                        scale=4,
+                        elem_id=f"line-text-{i}",
+                    )
+                )
+                font_boxes.append(
+                    gr.Dropdown(
+                        fonts,
+                        value=DEFAULT_FONT if DEFAULT_FONT in fonts else None,
+                        label=t["font"],
+                        scale=2,
+                        allow_custom_value=False,
+                    )
+                )
                 colors.append(gr.ColorPicker(value="#000000", label=t["color"], scale=1))
             rows.append(row)
         n.change(lambda k: [gr.update(visible=i < int(k)) for i in range(MAX_ROWS)], n, rows)
@@ -315,9 +380,17 @@ class StudioUI:
 
     def _editor(self, label: str, blank: bool, elem_id: str):
         return gr.ImageEditor(
-            value=blank_canvas(512, 512) if blank else None, label=label, type="numpy", image_mode="RGB",
-            sources=("upload", "clipboard"), brush=gr.Brush(colors=["#ff3b30"], color_mode="fixed", default_size=24),
-            eraser=gr.Eraser(default_size=24), layers=False, transforms=(), canvas_size=(512, 512), height=520,
+            value=blank_canvas(512, 512) if blank else None,
+            label=label,
+            type="numpy",
+            image_mode="RGB",
+            sources=("upload", "clipboard"),
+            brush=gr.Brush(colors=["#ff3b30"], color_mode="fixed", default_size=24),
+            eraser=gr.Eraser(default_size=24),
+            layers=False,
+            transforms=(),
+            canvas_size=(512, 512),
+            height=520,
             elem_id=elem_id,
         )
 
@@ -329,10 +402,15 @@ class StudioUI:
             with gr.Row():
                 gr.Markdown(f"## {t['title']}\n{t['local']}  ·  {t['switch']}")
             with gr.Row():
-                engine = gr.Dropdown(engine_choices, value=studio.config.default_engine or "", label=t["engine"],
-                                     scale=1)
-                model = gr.Dropdown([(t["default_model"], "__default__")] + [(m, m) for m in studio.models()],
-                                    value="__default__", label=t["model"], scale=1)
+                engine = gr.Dropdown(
+                    engine_choices, value=studio.config.default_engine or "", label=t["engine"], scale=1
+                )
+                model = gr.Dropdown(
+                    [(t["default_model"], "__default__")] + [(m, m) for m in studio.models()],
+                    value="__default__",
+                    label=t["model"],
+                    scale=1,
+                )
             with gr.Accordion(t["engines_md"], open=False):
                 engines_md = gr.Markdown()
 
@@ -340,32 +418,65 @@ class StudioUI:
                 with gr.Row():
                     image_count = gr.Slider(1, rq.MAX_IMAGE_COUNT, value=4, step=1, label=t["image_count"])
                     steps = gr.Slider(1, rq.MAX_STEPS, value=20, step=1, label=t["steps"])
-                    guidance = gr.Slider(rq.MIN_GUIDANCE, rq.MAX_GUIDANCE, value=9.0, step=0.1, label=t["guidance"])
+                    guidance = gr.Slider(
+                        rq.MIN_GUIDANCE, rq.MAX_GUIDANCE, value=9.0, step=0.1, label=t["guidance"]
+                    )
                 with gr.Row():
-                    strength = gr.Slider(rq.MIN_STRENGTH, rq.MAX_STRENGTH, value=1.0, step=0.01, label=t["strength"])
+                    strength = gr.Slider(
+                        rq.MIN_STRENGTH, rq.MAX_STRENGTH, value=1.0, step=0.01, label=t["strength"]
+                    )
                     eta = gr.Number(value=0.0, minimum=0.0, maximum=1.0, label=t["eta"])
                     seed = gr.Number(value=-1, minimum=-1, maximum=rq.MAX_SEED, precision=0, label=t["seed"])
                     dice = gr.Button(t["randomize"], size="sm")
                 with gr.Row():
-                    width = gr.Slider(rq.MIN_SIDE, rq.MAX_SIDE, value=512, step=rq.SIDE_MULTIPLE, label=t["width"])
-                    height = gr.Slider(rq.MIN_SIDE, rq.MAX_SIDE, value=512, step=rq.SIDE_MULTIPLE, label=t["height"])
-                    sort = gr.Radio([(t["top_down"], "top-down"), (t["left_right"], "left-right")],
-                                    value="top-down", label=t["sort"])
+                    width = gr.Slider(
+                        rq.MIN_SIDE, rq.MAX_SIDE, value=512, step=rq.SIDE_MULTIPLE, label=t["width"]
+                    )
+                    height = gr.Slider(
+                        rq.MIN_SIDE, rq.MAX_SIDE, value=512, step=rq.SIDE_MULTIPLE, label=t["height"]
+                    )
+                    sort = gr.Radio(
+                        [(t["top_down"], "top-down"), (t["left_right"], "left-right")],
+                        value="top-down",
+                        label=t["sort"],
+                    )
                     revise = gr.Checkbox(False, label=t["revise"])
-                extra = gr.Textbox(rq.DEFAULT_EXTRA_PROMPT, label=t["extra_prompt"], max_length=rq.MAX_PROMPT_CHARS)
-                negative = gr.Textbox(rq.DEFAULT_NEGATIVE_PROMPT, label=t["negative_prompt"],
-                                      max_length=rq.MAX_PROMPT_CHARS)
+                extra = gr.Textbox(
+                    rq.DEFAULT_EXTRA_PROMPT, label=t["extra_prompt"], max_length=rq.MAX_PROMPT_CHARS
+                )
+                negative = gr.Textbox(
+                    rq.DEFAULT_NEGATIVE_PROMPT, label=t["negative_prompt"], max_length=rq.MAX_PROMPT_CHARS
+                )
             dice.click(lambda: random.SystemRandom().randint(0, 99_999_999), None, seed)
-            params = [engine, model, image_count, steps, guidance, strength, eta, seed, width, height,
-                      extra, negative, sort, revise]
+            params = [
+                engine,
+                model,
+                image_count,
+                steps,
+                guidance,
+                strength,
+                eta,
+                seed,
+                width,
+                height,
+                extra,
+                negative,
+                sort,
+                revise,
+            ]
             draw_choices = [(t["rectangles"], DRAW_RECTANGLES), (t["strokes"], DRAW_STROKES)]
 
             with gr.Tabs():
                 with gr.Tab(t["tab_generate"], id="generate"):
                     with gr.Row():
                         with gr.Column(scale=1):
-                            g_prompt = gr.Textbox(label=t["prompt"], placeholder=t["prompt_ph"], lines=2,
-                                                  max_length=rq.MAX_PROMPT_CHARS, elem_id="g-prompt")
+                            g_prompt = gr.Textbox(
+                                label=t["prompt"],
+                                placeholder=t["prompt_ph"],
+                                lines=2,
+                                max_length=rq.MAX_PROMPT_CHARS,
+                                elem_id="g-prompt",
+                            )
                             g_n, g_texts, g_fonts, g_colors = self._line_rows()
                             g_mode = gr.Radio(draw_choices, value=DRAW_RECTANGLES, label=t["draw_mode"])
                             g_editor = self._editor(t["canvas"], True, "g-canvas")
@@ -374,16 +485,19 @@ class StudioUI:
                                 g_run = gr.Button(t["run_generate"], variant="primary", elem_id="g-run")
                         with gr.Column(scale=1):
                             g_out = self._results()
-                    ex_gallery = gr.Gallery(label=t["examples"], columns=6, height=260, allow_preview=False,
-                                            elem_id="examples")
+                    ex_gallery = gr.Gallery(
+                        label=t["examples"], columns=6, height=260, allow_preview=False, elem_id="examples"
+                    )
                     g_reset.click(lambda w, h: blank_canvas(int(w), int(h)), [width, height], g_editor)
                     for side in (width, height):
                         side.release(lambda w, h: blank_canvas(int(w), int(h)), [width, height], g_editor)
                     g_inputs = [g_prompt, g_editor, g_mode, g_n, *g_texts, *g_fonts, *g_colors, *params]
                     g_run.click(self.generate, g_inputs, g_out, concurrency_limit=4)
-                    ex_gallery.select(self.load_example, None,
-                                      [g_prompt, g_editor, g_mode, g_n, width, height, *g_texts, *g_fonts,
-                                       *g_colors])
+                    ex_gallery.select(
+                        self.load_example,
+                        None,
+                        [g_prompt, g_editor, g_mode, g_n, width, height, *g_texts, *g_fonts, *g_colors],
+                    )
 
                 with gr.Tab(t["tab_edit"], id="edit"):
                     with gr.Row():
@@ -395,8 +509,12 @@ class StudioUI:
                             e_run = gr.Button(t["run_edit"], variant="primary")
                         with gr.Column(scale=1):
                             e_out = self._results()
-                    e_run.click(self.edit, [e_prompt, e_editor, e_mode, e_n, *e_texts, *e_fonts, *e_colors,
-                                            *params], e_out, concurrency_limit=4)
+                    e_run.click(
+                        self.edit,
+                        [e_prompt, e_editor, e_mode, e_n, *e_texts, *e_fonts, *e_colors, *params],
+                        e_out,
+                        concurrency_limit=4,
+                    )
 
                 with gr.Tab(t["tab_remove"], id="remove"):
                     with gr.Row():
@@ -448,10 +566,19 @@ def mount_ui(app: FastAPI, studio: Studio) -> FastAPI:
         demo = StudioUI(studio, lang, renderer).build()
         demo.queue(max_size=max(4, cfg.queue_size * 2), default_concurrency_limit=4)
         gr.mount_gradio_app(
-            app, demo, path=f"/{lang}", server_name=cfg.host, server_port=cfg.port,
+            app,
+            demo,
+            path=f"/{lang}",
+            server_name=cfg.host,
+            server_port=cfg.port,
             allowed_paths=[str(cfg.gallery_dir), str(cfg.data_dir / "examples"), str(cfg.data_dir / "cache")],
-            enable_monitoring=False, show_error=True, max_file_size=cfg.max_upload_bytes, ssr_mode=False,
-            pwa=False, mcp_server=False, footer_links=["gradio", "settings"],
+            enable_monitoring=False,
+            show_error=True,
+            max_file_size=cfg.max_upload_bytes,
+            ssr_mode=False,
+            pwa=False,
+            mcp_server=False,
+            footer_links=["gradio", "settings"],
         )
 
     @app.get("/", include_in_schema=False)

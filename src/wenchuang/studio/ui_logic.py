@@ -29,8 +29,11 @@ def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     mask = None
     for layer in layers:
         arr = np.asarray(layer)
-        painted = arr[..., 3] > 0 if arr.ndim == 3 and arr.shape[2] == 4 else (arr.reshape(arr.shape[:2] + (-1,))
-                                                                               .max(axis=2) > 0)
+        painted = (
+            arr[..., 3] > 0
+            if arr.ndim == 3 and arr.shape[2] == 4
+            else (arr.reshape(arr.shape[:2] + (-1,)).max(axis=2) > 0)
+        )
         mask = painted if mask is None else (mask | painted)
     if bg is None and mask is not None:
         composite = value.get("composite")
@@ -82,8 +85,12 @@ def scale_regions(regions: list[list[tuple]], from_size: tuple[int, int], to_siz
 
 
 def lines_from_rows(
-    texts: list[str], fonts: list[str | None], colors: list[str | None], regions: list[list[tuple]],
-    prompt: str = "", default_font: str | None = None,
+    texts: list[str],
+    fonts: list[str | None],
+    colors: list[str | None],
+    regions: list[list[tuple]],
+    prompt: str = "",
+    default_font: str | None = None,
 ) -> list[TextLine]:
     """Rows of the UI -> TextLines; line i goes into region i (regions are in reading order).
 
@@ -94,12 +101,20 @@ def lines_from_rows(
         rows = [(t, None, None) for t in quoted_texts(prompt)]
     if len(regions) > len(rows):
         raise RequestError(
-            "lines", f"{len(regions)} regions are drawn but only {len(rows)} text line(s) given; "
-            "add text or clear the extra strokes")
+            "lines",
+            f"{len(regions)} regions are drawn but only {len(rows)} text line(s) given; "
+            "add text or clear the extra strokes",
+        )
     lines = []
     for i, (text, font, color) in enumerate(rows):
-        lines.append(TextLine(text=text, polygon=regions[i] if i < len(regions) else None,
-                              font=(font or default_font) or None, color=_hex(color)))
+        lines.append(
+            TextLine(
+                text=text,
+                polygon=regions[i] if i < len(regions) else None,
+                font=(font or default_font) or None,
+                color=_hex(color),
+            )
+        )
     return lines
 
 
@@ -109,7 +124,7 @@ def _hex(color: str | None) -> str | None:
         return None
     color = color.strip()
     if color.startswith("rgb"):
-        nums = color[color.find("(") + 1:color.find(")")].split(",")
+        nums = color[color.find("(") + 1 : color.find(")")].split(",")
         r, g, b = (int(round(float(v))) for v in nums[:3])
         return f"#{r:02x}{g:02x}{b:02x}"
     return color
@@ -119,13 +134,18 @@ def ocr_markdown(result: DesignResult, labels: dict[str, str]) -> str:
     """Per image, per line: ✓/✗, what was expected and what the OCR read."""
     if not result.readings or not any(result.readings):
         return labels["no_ocr"]
-    out = [f"| {labels['image']} | {labels['line']} | {labels['expected']} | {labels['read']} | "
-           f"{labels['confidence']} | |", "|---|---|---|---|---|---|"]
+    out = [
+        f"| {labels['image']} | {labels['line']} | {labels['expected']} | {labels['read']} | "
+        f"{labels['confidence']} | |",
+        "|---|---|---|---|---|---|",
+    ]
     for i, per_image in enumerate(result.readings):
         for j, r in enumerate(per_image):
             mark = "✓" if r.passed else "✗"
             expected = r.expected or labels["erased"]
-            out.append(f"| {i + 1} | {j + 1} | {_md(expected)} | {_md(r.read)} | {r.confidence:.2f} | {mark} |")
+            out.append(
+                f"| {i + 1} | {j + 1} | {_md(expected)} | {_md(r.read)} | {r.confidence:.2f} | {mark} |"
+            )
     return "\n".join(out)
 
 

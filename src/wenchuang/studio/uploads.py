@@ -46,8 +46,8 @@ def _png_end(data: bytes) -> int:
     """Offset just past the IEND chunk, walking the chunk list; ImageError when it is malformed."""
     pos = len(PNG_MAGIC)
     while pos + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
         pos += 12 + length
         if kind == b"IEND":
             return pos
@@ -92,9 +92,7 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, what: str = "i
         with Image.open(io.BytesIO(data), formats=[kind.upper()]) as img:  # reads the header only
             width, height = img.size
             if width < 1 or height < 1 or width * height > max_pixels:
-                raise ImageError(
-                    f"{what}: {width}x{height} = {width * height} pixels; at most {max_pixels}"
-                )
+                raise ImageError(f"{what}: {width}x{height} = {width * height} pixels; at most {max_pixels}")
             img.load()
             img = ImageOps.exif_transpose(img)
             rgb = img.convert("RGB")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -9,8 +10,6 @@ from wenchuang.engines.classic import ClassicEngine, TextStyle, draw_line, polyg
 from wenchuang.errors import RequestError
 from wenchuang.ocr import normalize_text, read_lines
 from wenchuang.request import DesignRequest, TextLine
-
-ERASED_FLOOR = 0.5  # below this confidence the recogniser's output is noise, not a reading
 
 
 def rect(x, y, w, h):
@@ -44,7 +43,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def reads_nothing(text: str, score: float) -> bool:
-    return normalize_text(text) == "" or score < ERASED_FLOOR
+    return normalize_text(text) == ""
 
 
 SCENES = [
@@ -93,11 +92,13 @@ def test_remove_regions_leaves_clean_background(kind, texts):
     for poly in polygons:
         inside = polygon_mask(poly, 512, 512).astype(bool)
         assert psnr(out[inside], background[inside]) >= 30.0, psnr(out[inside], background[inside])
-    # only stroke pixels were changed: outside the regions the image is untouched ...
-    regions = np.zeros((512, 512), bool)
+    # only stroke pixels were changed: away from the regions (more than the few pixels a shadow
+    # may spill) the image is untouched ...
+    regions = np.zeros((512, 512), np.uint8)
     for poly in polygons:
-        regions |= polygon_mask(poly, 512, 512).astype(bool)
-    assert np.array_equal(out[~regions], image[~regions])
+        regions |= polygon_mask(poly, 512, 512)
+    near = cv2.dilate(regions, np.ones((17, 17), np.uint8)).astype(bool)
+    assert np.array_equal(out[~near], image[~near])
     # ... and the erase mask is strokes, a small part of each box, not the whole box
     mask = result.debug["mask"] > 0
     for poly in polygons:
@@ -108,8 +109,6 @@ def test_remove_regions_leaves_clean_background(kind, texts):
 
 def test_whole_box_inpainting_would_be_worse():
     """The reason for stroke-level masks: inpainting the whole box smears the texture."""
-    import cv2
-
     background = textured_background("paper-grain", seed=3)
     image = background.copy()
     poly = rect(60, 180, 390, 110)

@@ -336,12 +336,12 @@ def _text_masks(text: str, font, width: int, height: int, vertical: bool, fill: 
     chars = [c for c in text if not c.isspace()] if vertical else None
     if vertical:
         cell = height * fill / max(len(chars), 1)
-        size = max(4, int(min(width * 0.82, cell * 0.92)))
+        size = max(4, int(min(width * 0.82, cell * 0.92) / (1 + 2 * stroke)))
     else:
         ref = load_font(font, 100)
         left, _, right, _ = ref.getbbox(text)
         text_w = max(right - left, 1)
-        size = max(4, int(min(height * 0.78, 100 * fill * width / text_w)))
+        size = max(4, int(min(height * 0.78, 100 * fill * width / text_w) / (1 + 2 * stroke)))
     face = load_font(font, size)
     stroke_px = int(round(stroke * size))
     fill_img = Image.new("L", (width, height), 0)
@@ -423,7 +423,8 @@ def segment_strokes(image: np.ndarray, region: np.ndarray):
     region; pixels that differ from it by more than an Otsu threshold (never below the ring's own
     noise) are strokes. When that marks most of the region (the region's background differs from
     its surroundings), the minority class of an Otsu split of the grey levels is used instead.
-    Fainter pixels near the strokes (edges, shadows, glows) are added, then all is dilated by 2 px.
+    Fainter pixels near the strokes (edges, shadows, glows; these may reach a few pixels beyond the
+    region) are added, then all is dilated by 2 px.
     Returns (mask uint8 {0,1} H x W, stroke colour (r, g, b) or None when no strokes were found).
     """
     height, width = region.shape
@@ -434,12 +435,15 @@ def segment_strokes(image: np.ndarray, region: np.ndarray):
     extent = max(int(ys.max() - ys.min()), int(xs.max() - xs.min()), 1)
     grow = max(2, int(round(extent * 0.02)))
     ring_width = max(4, int(round(extent * 0.03)))
-    margin = grow + ring_width + 2
+    margin = grow + ring_width + 2 + max(3, int(round(extent * 0.08)))
     y0, y1 = max(0, ys.min() - margin), min(height, ys.max() + margin + 1)
     x0, x1 = max(0, xs.min() - margin), min(width, xs.max() + margin + 1)
     crop = image[y0:y1, x0:x1].astype(np.float32)
+    short_side = min(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1
+    reach = max(3, int(round(short_side * 0.08)))
     inside = cv2.dilate(region[y0:y1, x0:x1], _disk(grow))
-    ring = cv2.dilate(inside, _disk(ring_width)) & (1 - inside)
+    halo = cv2.dilate(inside, _disk(reach))  # shadows and glows may spill a little outside the region
+    ring = cv2.dilate(halo, _disk(ring_width)) & (1 - halo)
     if ring.sum() < 8:  # the region fills the image: use its own border
         ring = inside - cv2.erode(inside, _disk(ring_width))
 
@@ -463,11 +467,9 @@ def segment_strokes(image: np.ndarray, region: np.ndarray):
 
     # hysteresis: fainter pixels close to the strokes (anti-aliasing, shadows, glows, outlines,
     # compression ringing) belong to the text too
-    short_side = min(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1
-    reach = max(3, int(round(short_side * 0.08)))
     faint = distance > max(2.0 * noise + 3.0, 6.0)
-    strokes |= faint & (cv2.dilate(strokes.astype(np.uint8), _disk(reach)) > 0) & inside.astype(bool)
-    dilated = cv2.dilate(strokes.astype(np.uint8), _disk(2)) & inside
+    strokes |= faint & (cv2.dilate(strokes.astype(np.uint8), _disk(reach)) > 0) & halo.astype(bool)
+    dilated = cv2.dilate(strokes.astype(np.uint8), _disk(2)) & halo
     mask = empty
     mask[y0:y1, x0:x1] = dilated
     return mask, color

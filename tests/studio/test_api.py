@@ -290,7 +290,7 @@ def test_engines_lists_models_from_the_models_folder_only(data_dir, fake_engine)
     assert {"classic", "anytext", "fake"} <= names
     anytext = next(e for e in info["engines"] if e["name"] == "anytext")
     if not anytext["ready"]:
-        assert "models folder" in anytext["help"]
+        assert "wenchuang download anytext" in anytext["help"] and str(models) in anytext["help"]
     r = client.post("/api/generate", json=body(model="evil.ckpt"))
     assert r.status_code == 422 and r.json()["field"] == "model"
     r = client.post("/api/generate?wait=true", json=body(model="style.safetensors"))

@@ -24,10 +24,14 @@ def register(subparsers) -> None:
         "merge", help="put a tuned SD1.5 base (folder, single file, or base + LoRA) into an AnyText pipeline"
     )
     merge.add_argument("anytext", help="AnyText pipeline folder (or an official .ckpt, converted on the fly)")
-    merge.add_argument("base", help="tuned SD1.5: diffusers folder, .safetensors/.ckpt single file, or hub id")
+    merge.add_argument(
+        "base", help="tuned SD1.5: diffusers folder, .safetensors/.ckpt single file, or hub id"
+    )
     merge.add_argument("out", help="output pipeline folder")
     merge.add_argument("--lora", help="LoRA weights (folder or .safetensors) fused into the base first")
-    merge.add_argument("--lora-scale", type=float, default=1.0, help="strength of the fused LoRA (default 1.0)")
+    merge.add_argument(
+        "--lora-scale", type=float, default=1.0, help="strength of the fused LoRA (default 1.0)"
+    )
     merge.add_argument("--keep-vae", action="store_true", help="keep AnyText's VAE instead of the base's")
     merge.add_argument("--keep-text-encoder", action="store_true", help="keep AnyText's CLIP text encoder")
     merge.add_argument("--fp16", action="store_true", help="write weights in float16")
@@ -55,9 +59,13 @@ def _register_prepare(sub) -> None:
         help="watermark handling: flag in the report (default), skip the image, remove the text "
         "(classic-engine inpainting), or off (no OCR)",
     )
-    p.add_argument("--tagger", help="WD14-style ONNX tagger: folder with model.onnx + selected_tags.csv, or hub id")
+    p.add_argument(
+        "--tagger", help="WD14-style ONNX tagger: folder with model.onnx + selected_tags.csv, or hub id"
+    )
     p.add_argument("--trigger", default="", help="trigger token put first in every caption")
-    p.add_argument("--general-threshold", type=float, default=0.35, help="general tag threshold (default 0.35)")
+    p.add_argument(
+        "--general-threshold", type=float, default=0.35, help="general tag threshold (default 0.35)"
+    )
     p.add_argument("--character-threshold", type=float, default=0.85, help="character tag threshold")
     p.add_argument("--keep-underscores", action="store_true", help="keep underscores in tags")
     p.set_defaults(handler=_prepare)
@@ -125,7 +133,9 @@ def _filter_anyword(args) -> int:
     stats = filter_anyword(args.input, args.output, config, progress=not args.quiet)
     print(stats.summary())
     if args.stats:
-        Path(args.stats).write_text(json.dumps(stats.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+        Path(args.stats).write_text(
+            json.dumps(stats.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
     return 0
 
 
@@ -146,7 +156,9 @@ def _register_train_style(sub) -> None:
     p.add_argument("--resolution", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--gradient-accumulation", type=int, default=1)
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-4 LoRA, 2e-6 DreamBooth)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="learning rate (default 1e-4 LoRA, 2e-6 DreamBooth)"
+    )
     p.add_argument("--max-steps", type=int, default=1000)
     p.add_argument("--rank", type=int, default=16, help="LoRA rank")
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
@@ -197,7 +209,9 @@ def _train_style(args) -> int:
 
 # ---------------------------------------------------------------- train text
 def _register_train_text(sub) -> None:
-    p = sub.add_parser("text", help="train AnyText's text ControlNet and embedding projection on AnyWord data")
+    p = sub.add_parser(
+        "text", help="train AnyText's text ControlNet and embedding projection on AnyWord data"
+    )
     p.add_argument("data", nargs="+", help="AnyWord JSON file(s) (images under their data_root)")
     p.add_argument("out", help="output folder (the AnyText pipeline with the trained modules)")
     p.add_argument("--model", required=True, help="AnyText pipeline folder to start from")
@@ -206,9 +220,13 @@ def _register_train_text(sub) -> None:
     p.add_argument("--gradient-accumulation", type=int, default=1)
     p.add_argument("--lr", type=float, default=2e-5)
     p.add_argument("--max-steps", type=int, default=1000)
-    p.add_argument("--ocr-loss-weight", type=float, default=0.01, help="OCR perceptual loss weight (official 0.01)")
+    p.add_argument(
+        "--ocr-loss-weight", type=float, default=0.01, help="OCR perceptual loss weight (official 0.01)"
+    )
     p.add_argument("--position-weight", type=float, default=1.0, help="extra loss weight inside text regions")
-    p.add_argument("--mask-image-prob", type=float, default=0.5, help="share of editing samples (official 0.5)")
+    p.add_argument(
+        "--mask-image-prob", type=float, default=0.5, help="share of editing samples (official 0.5)"
+    )
     p.add_argument("--ema", action="store_true", help="keep an exponential moving average of the weights")
     p.add_argument("--ema-decay", type=float, default=0.9999)
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")

@@ -125,3 +125,14 @@ def test_thread_count_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(ocr.reader.ORT_THREADS_ENV, "100000")
     assert 1 <= ocr.ort_threads() <= 100000
     assert ocr.get_recognizer() is ocr.get_recognizer()  # cached
+
+
+def test_detector_scales_large_images_and_returns_full_size_boxes():
+    image, boxes = _text_image([("大图文字", (100, 120))], size=(512, 384), font_size=60)
+    big = cv2.resize(image, (2048, 1536), interpolation=cv2.INTER_CUBIC)  # 4x: above MAX_DETECT_SIDE
+    (det,) = ocr.get_detector().detect(big)
+    assert ocr.normalize_text(det.text) == "大图文字"
+    xs, ys = [p[0] for p in det.polygon], [p[1] for p in det.polygon]
+    (left, top), (right, bottom) = boxes[0][0], boxes[0][2]
+    assert abs(min(xs) - 4 * left) < 40 and abs(max(xs) - 4 * right) < 40
+    assert abs(min(ys) - 4 * top) < 40 and abs(max(ys) - 4 * bottom) < 40

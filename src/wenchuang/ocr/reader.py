@@ -19,6 +19,7 @@ from wenchuang.request import LineReading, TextLine
 ORT_THREADS_ENV = "WENCHUANG_ORT_THREADS"
 VERTICAL_RATIO = 1.5  # a crop this much taller than wide holds vertical text
 REC_BATCH = 6
+MAX_DETECT_SIDE = 1536  # larger images are detected at this size (speed); boxes are scaled back
 Polygon = Sequence[Sequence[float]]
 
 
@@ -164,13 +165,18 @@ class TextDetector:
         self._lock = threading.Lock()
 
     def detect_boxes(self, image_rgb: np.ndarray) -> list[np.ndarray]:
-        """Text boxes (4x2 float32, clockwise from top-left) without reading them."""
+        """Text boxes (4x2 float32, clockwise from top-left, image pixels) without reading them.
+        Images larger than `MAX_DETECT_SIDE` are detected at that size and the boxes scaled back."""
         bgr = cv2.cvtColor(_as_rgb(image_rgb), cv2.COLOR_RGB2BGR)
+        scale = min(1.0, MAX_DETECT_SIDE / max(bgr.shape[:2]))
+        if scale < 1.0:
+            size = (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale)))
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
         with self._lock:
             boxes, _ = self._model(bgr)
         if boxes is None:
             return []
-        return [np.asarray(b, dtype=np.float32).reshape(4, 2) for b in boxes]
+        return [np.asarray(b, dtype=np.float32).reshape(4, 2) / scale for b in boxes]
 
     def detect(self, image_rgb: np.ndarray, *, read: bool = True) -> list[Detection]:
         """Every text region of the image, with its text read by the recogniser (when `read`)."""

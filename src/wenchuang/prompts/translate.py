@@ -117,6 +117,7 @@ class MarianTranslator:
         except (OSError, ValueError, TypeError, AssertionError) as exc:  # incomplete or not a MarianMT
             raise ModelError(f"{self.name!r} is not a usable MarianMT model: {exc}") from exc
         self.model.eval()
+        self._lock = threading.Lock()  # one generation at a time per loaded model
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         texts = list(texts)
@@ -128,7 +129,7 @@ class MarianTranslator:
         options = {"max_new_tokens": min(self.max_new_tokens, longest)}
         if self.num_beams is not None:
             options["num_beams"] = self.num_beams
-        with self._torch.inference_mode():
+        with self._lock, self._torch.inference_mode():
             output = self.model.generate(**batch, **options)
         return self.tokenizer.batch_decode(output, skip_special_tokens=True)
 

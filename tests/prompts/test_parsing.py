@@ -211,3 +211,15 @@ def test_check_line_count():
 def test_is_chinese():
     assert is_chinese("a 金 b")
     assert not is_chinese("a shop sign, 2024 ，")
+
+
+def test_a_prompt_already_in_placeholder_form_is_kept():
+    # e.g. the translated prompt handed back with the lines: no second set of placeholders
+    parsed = parse_prompt("a mouse pad, with the words *, red background", explicit_lines=["三星堆"])
+    assert parsed.prompt_with_placeholders == "a mouse pad, with the words *, red background"
+    assert parsed.scene == "a mouse pad, with the words, red background"
+    assert parsed.lines == ["三星堆"] and parsed.notes == []
+    # a count that does not match: the stray placeholders go, the right number is appended
+    parsed = parse_prompt("a 5*5 grid, words * and *", explicit_lines=["A"])
+    assert parsed.prompt_with_placeholders == "a 5*5 grid, words and, that reads * ."
+    assert any("removed 2 placeholder" in note for note in parsed.notes)

@@ -23,7 +23,8 @@ Explicit lines (CLI ``--text``, the studio's line inputs) take precedence over q
 prompt quotes as many texts as there are explicit lines, the placeholders stay where the quotes
 were; otherwise the quoted texts are removed and one placeholder per line is appended the way the
 official training captions do (``<caption>, that reads * , * .``, see ``get_caption_pos`` in the
-official t3 dataset).
+official t3 dataset). A prompt already in placeholder form (no quotes, one lone ``*`` per explicit
+line, such as a translated prompt) is kept as it is.
 
 No torch here: the UI, the CLI and the classic engine import this cheaply.
 """
@@ -48,6 +49,7 @@ _QUOTE_RE = re.compile(
     r"|(?<![A-Za-z0-9])‘(?P<curly_single>.*?)’(?![A-Za-z0-9])"
     r"|(?<![A-Za-z0-9])'(?P<single>.*?)'(?![A-Za-z0-9])"
 )
+_PLACEHOLDER_RE = re.compile(r"(?<![\w*])\*(?![\w*])")  # a lone '*', as the model prompt has them
 _SPACES_RE = re.compile(r"[ \t]+")
 _SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([,.;:!?，。；：！？、])")
 _SPACE_BETWEEN_CJK_RE = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) (?=[\u3000-\u9fff\uff00-\uffef])")
@@ -163,11 +165,18 @@ def parse_prompt(prompt: str, explicit_lines: Sequence[str] | None = None) -> Pa
             notes.append("the explicit lines replace the prompt's quoted texts")
         return ParsedPrompt(scene, explicit, model_prompt(), notes)
 
+    existing = _PLACEHOLDER_RE.findall(normalised)
+    if not quotes and len(existing) == len(explicit):  # already in placeholder form (e.g. translated)
+        return ParsedPrompt(_tidy(_PLACEHOLDER_RE.sub(" ", scene)), explicit, normalised, notes)
+
     if quotes:
         notes.append(
             f"the prompt quotes {len(quotes)} text(s) but {len(explicit)} explicit line(s) were given: "
             "the explicit lines are used and the quoted texts removed"
         )
+    if existing:
+        notes.append(f"removed {len(existing)} placeholder(s) that did not match the {len(explicit)} line(s)")
+        scene = _tidy(_PLACEHOLDER_RE.sub(" ", scene))
     return ParsedPrompt(scene, explicit, append_placeholders(scene, len(explicit)), notes)
 
 

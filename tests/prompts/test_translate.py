@@ -67,6 +67,14 @@ def test_english_prompts_pass_unchanged():
     assert result.model is None and result.notes == [] and recording.seen == []
 
 
+def test_english_scene_with_chinese_lines_is_not_translated():
+    recording = Recording()
+    parsed, result = prompt_for_model('a fridge magnet that reads "太阳神鸟"', translator=recording)
+    assert parsed.lines == ["太阳神鸟"]
+    assert result.text == "a fridge magnet that reads  * "
+    assert recording.seen == [] and result.model is None
+
+
 def test_protect_and_restore_round_trip():
     glossary = load_glossary()
     protected, slots = protect("三星堆鼠标垫，写着 * 和 * ", glossary)

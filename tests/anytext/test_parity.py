@@ -129,5 +129,5 @@ def test_converted_folder_reproduces_the_golden_outputs(shared_golden, tmp_path)
 
     with safe_open(str(tmp_path / "fp16" / "controlnet" / "diffusion_pytorch_model.safetensors"), "pt") as fh:
         assert fh.get_tensor("auxiliary.fuse_block.weight").dtype == torch.float16
-    half = AnyTextPipeline.from_pretrained(tmp_path / "fp16", torch_dtype=torch.float16)
+    half = AnyTextPipeline.from_pretrained(tmp_path / "fp16", dtype=torch.float16)
     assert half.unet.dtype == torch.float16 and half.controlnet.dtype == torch.float16

@@ -108,7 +108,7 @@ def load_pipeline(model: str | Path | None = None, torch_dtype: torch.dtype = to
     where = locate_model(model)
     if where.kind == "pipeline":
         try:
-            return AnyTextPipeline.from_pretrained(str(where.path), torch_dtype=torch_dtype)
+            return AnyTextPipeline.from_pretrained(str(where.path), dtype=torch_dtype)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"cannot load the AnyText pipeline folder {where.path}: {exc}") from None
     config = AnyTextConfig.from_yaml(where.yaml) if where.yaml else AnyTextConfig.full()

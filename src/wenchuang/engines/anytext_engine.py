@@ -135,7 +135,7 @@ class AnyTextEngine:
             prompt=request.prompt,
             texts=[line.text for line in lines],
             polygons=[line.polygon for line in lines],
-            image=request.image if request.mode == "edit" else None,
+            image=request.image,  # generate onto a given image = AnyText edit of its regions
             width=request.width,
             height=request.height,
             num_images_per_prompt=request.image_count,

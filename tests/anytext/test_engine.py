@@ -1,0 +1,129 @@
+"""The anytext engine and its CLI: tiny random weights saved as a pipeline folder, real layout and OCR."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wenchuang.engines import anytext_engine
+from wenchuang.engines.base import run_request
+from wenchuang.errors import ModelError, RequestError
+from wenchuang.request import DesignRequest, TextLine
+
+pytest.importorskip("wenchuang.layout.glyphs")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tiny_pipe, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("anytext_tiny")
+    tiny_pipe.save_pretrained(folder)
+    return folder
+
+
+def _request(**kwargs) -> DesignRequest:
+    base = dict(
+        prompt='a tea shop sign that reads "茶"',
+        lines=[TextLine("茶", polygon=[(60, 40), (196, 40), (196, 110), (60, 110)])],
+        width=256,
+        height=256,
+        steps=2,
+        seed=11,
+    )
+    base.update(kwargs)
+    return DesignRequest(**base)
+
+
+def test_status_says_how_to_get_missing_weights(tmp_path):
+    ready, detail = anytext_engine.engine_status(str(tmp_path / "nowhere"))
+    assert not ready
+    assert "wenchuang download anytext" in detail and "--model" in detail
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    ready, detail = anytext_engine.engine_status(str(empty))
+    assert not ready and f"no AnyText weights in {empty}" in detail
+
+
+def test_status_finds_a_converted_folder_and_an_official_checkpoint(tiny_model_dir, tmp_path):
+    ready, detail = anytext_engine.engine_status(str(tiny_model_dir))
+    assert ready and "converted pipeline" in detail
+    ckpt = tmp_path / "anytext_v1.1.ckpt"
+    ckpt.write_bytes(b"")
+    ready, detail = anytext_engine.engine_status(str(tmp_path))
+    assert ready and "official checkpoint" in detail
+
+
+def test_generate_gives_images_readings_and_debug_images(tiny_model_dir):
+    engine = anytext_engine.create_engine(model=str(tiny_model_dir))
+    result = run_request(engine, _request(image_count=2))
+    assert result.engine == "anytext" and result.seeds == [11, 12]
+    assert len(result.images) == 2 and all(im.shape == (256, 256, 3) for im in result.images)
+    assert len(result.readings) == 2 and [r.expected for r in result.readings[0]] == ["茶"]
+    assert result.debug["glyphs"].shape == (512, 512) and result.debug["glyphs"].max() == 255
+    assert result.debug["positions"].shape == (256, 256)
+    assert result.debug["positions"][75, 128] == 255 and result.debug["positions"][200, 20] == 0
+    assert result.debug["masked_input"].shape == (256, 256, 3)
+    # image k is reproducible on its own with seed + k
+    alone = run_request(engine, _request(seed=12))
+    assert np.abs(alone.images[0].astype(int) - result.images[1].astype(int)).max() <= 1
+
+
+def test_edit_keeps_the_rest_of_the_picture(tiny_model_dir):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(256, 320, 3), dtype=np.uint8)
+    request = _request(mode="edit", image=image)
+    result = run_request(anytext_engine.create_engine(model=str(tiny_model_dir)), request)
+    out = result.images[0]
+    assert out.shape == image.shape
+    assert np.array_equal(out[150:, :], image[150:, :])  # far from the edited box
+    assert not np.array_equal(out[40:110, 60:196], image[40:110, 60:196])
+
+
+def test_requests_the_engine_cannot_do_are_clear_errors(tiny_model_dir):
+    engine = anytext_engine.create_engine(model=str(tiny_model_dir))
+    image = np.zeros((256, 256, 3), np.uint8)
+    with pytest.raises(RequestError, match="classic engine"):
+        run_request(engine, _request(mode="edit", image=image, lines=[], remove_regions=[[(0, 0), (50, 0), (50, 50), (0, 50)]]))
+    with pytest.raises(RequestError, match="at most 8 per image"):
+        run_request(engine, _request(lines=[TextLine(f"L{i}", [(0, 0), (40, 0), (40, 30), (0, 30)]) for i in range(9)]))
+    with pytest.raises(RequestError, match="at most 20 per line"):
+        run_request(engine, _request(lines=[TextLine("x" * 21, [(0, 0), (200, 0), (200, 30), (0, 30)])]))
+
+
+def test_missing_weights_fail_with_one_clear_error(tmp_path):
+    engine = anytext_engine.create_engine(model=str(tmp_path / "missing"))
+    with pytest.raises(ModelError, match="wenchuang download anytext"):
+        run_request(engine, _request())
+
+
+def test_cli_generate_with_the_anytext_engine(tiny_model_dir, tmp_path, capsys):
+    from wenchuang.cli import main
+
+    out = tmp_path / "out"
+    code = main([
+        "generate", "--engine", "anytext", "--model", str(tiny_model_dir), "--prompt", "a sign",
+        "--text", "茶", "--position", "60,40,196,110", "--size", "256x256", "--steps", "2", "--seed", "5",
+        "--out", str(out),
+    ])
+    assert code == 0, capsys.readouterr().err
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 1
+    meta = json.loads(pngs[0].with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta["engine"] == "anytext" and meta["seed"] == 5
+
+
+def test_cli_missing_model_and_offline_download_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    from wenchuang.cli import main
+
+    code = main([
+        "generate", "--engine", "anytext", "--model", str(tmp_path / "none"), "--text", "茶",
+        "--position", "60,40,196,110", "--size", "256x256", "--out", str(tmp_path / "o"),
+    ])
+    err = capsys.readouterr().err
+    assert code == 2 and "wenchuang download anytext" in err and "Traceback" not in err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main(["download", "anytext", "--to", str(tmp_path / "weights")])
+    err = capsys.readouterr().err
+    assert code == 2 and "anytext_v1.1.ckpt" in err and str(tmp_path / "weights") in err
+    assert len(err.strip().splitlines()) == 1

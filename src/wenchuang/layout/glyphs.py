@@ -1,0 +1,348 @@
+"""Glyph images compatible with the official AnyText preprocessing (no torch here).
+
+Per text line AnyText needs three images, all exact 0/1 masks:
+
+- the glyph line (`draw_glyph_line`, official ``draw_glyph``): the text alone, 80 x 512, fitted to
+  90 % of the box, read by the OCR model of the text-embedding module;
+- the glyph canvas (`draw_glyph_canvas`, official ``draw_glyph2``): the text drawn at `scale` x the
+  image size, fitted into the polygon's minimum-area rectangle and rotated with it; a region within
+  10 degrees of upright whose bounding box is at least as tall as wide gets vertical text (one
+  character under the other); the final conversion to 1 bit dithers the anti-aliased edges;
+- the position image (`draw_position`): the polygon filled.
+
+`build_text_conditions` renders all of them for a set of lines, plus the hint (the union of the
+positions). Fonts are loaded once per (font, size) through `layout.fonts.load_font` (cached).
+
+The official code expects Arial Unicode at size 60; any font works here (``font=None`` is the
+registry default). The reference data in ``../shared/golden`` was rendered with WenQuanYi Zen Hei.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from wenchuang.errors import RequestError
+from wenchuang.layout.fonts import FontSpec, load_font, resolve_font
+from wenchuang.layout.polygons import cv_points, min_area_rect
+
+FONT_SIZE = 60  # the official glyph font size
+GLYPH_SCALE = 2  # glyph canvases are drawn at twice the image size
+LINE_WIDTH, LINE_HEIGHT = 512, 80  # the glyph-line image fed to the OCR model
+LINE_FONT_SIZE = 50  # size used to measure the text before fitting it into the glyph line
+VERTICAL_ANGLE = 10  # degrees: regions this close to upright may get vertical text
+
+FontLike = str | FontSpec | None
+
+
+@dataclass
+class TextConditions:
+    """Everything AnyText's control branch and text embedding read about the lines.
+
+    `glyphs[i]`: (scale*H, scale*W); `gly_lines[i]`: (80, 512); `positions[i]`: (H, W);
+    `hint`: (H, W) = clip(sum(positions), 0, 1). All float32 with values in {0, 1}.
+    """
+
+    glyphs: list[np.ndarray]
+    gly_lines: list[np.ndarray]
+    positions: list[np.ndarray]
+    hint: np.ndarray
+
+
+def _font(font: FontLike, size: int) -> ImageFont.FreeTypeFont:
+    return load_font(resolve_font(font), max(int(size), 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def _bbox(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int, int, int]:
+    """``font.getbbox(text)``, cached: text layout costs ~0.3 ms and the same strings are measured often.
+
+    Fonts come from `load_font`'s cache, so one object per (font, size) and the key stays valid.
+    """
+    return tuple(int(v) for v in font.getbbox(text))
+
+
+def draw_glyph_line(text: str, font: FontLike = None) -> np.ndarray:
+    """The official ``draw_glyph``: `text` centred in an 80 x 512 image, float32 0/1."""
+    left, top, right, bottom = _bbox(_font(font, LINE_FONT_SIZE), text)
+    width = max(right - left, 5)
+    height = max(bottom - top, 5)
+    ratio = min(LINE_WIDTH * 0.9 / width, LINE_HEIGHT * 0.9 / height)
+    fitted = _font(font, int(LINE_FONT_SIZE * ratio))
+    left, top, right, bottom = _bbox(fitted, text)
+    # the official code uses Pillow's old getsize (width, bottom) and getoffset (left, top)
+    x = (LINE_WIDTH - (right - left)) // 2
+    y = (LINE_HEIGHT - bottom) // 2 - top // 2
+    image = Image.new("1", (LINE_WIDTH, LINE_HEIGHT), 0)
+    ImageDraw.Draw(image).text((x, y), text, font=fitted, fill=1)
+    return np.asarray(image, dtype=np.float32)
+
+
+def insert_spaces(text: str, count: int) -> str:
+    """`count` spaces between neighbouring characters (the official benchmark's spacing)."""
+    return (" " * count).join(text) if count > 0 else text
+
+
+@dataclass(frozen=True)
+class _Placement:
+    centre: tuple[float, float]
+    size: tuple[float, float]  # rotated rectangle (w, h) as OpenCV reports it
+    angle: float  # degrees, counter-clockwise, as PIL's rotate takes it
+    vertical: bool
+    box: np.ndarray  # integer corners of the rotated rectangle
+
+
+def _placement(polygon: Sequence[Sequence[float]], scale: int) -> _Placement:
+    pts = cv_points(polygon)
+    scaled = pts * scale if pts.dtype == np.int32 else pts.astype(np.float32) * np.float32(scale)
+    # OpenCV's float32 noise (383.99994 for 384) is kept: the official sizes and positions depend on it
+    (cx, cy), (w, h), angle = min_area_rect(scaled)
+    box = cv2.boxPoints(((cx, cy), (w, h), angle)).astype(np.int64)  # truncation, as np.int0
+    angle = -angle
+    if w < h:
+        angle += 90.0
+    vertical = False
+    if abs(angle) % 90 < VERTICAL_ANGLE or abs(90 - abs(angle) % 90) % 90 < VERTICAL_ANGLE:
+        box_w = int(box[:, 0].max() - box[:, 0].min())
+        box_h = int(box[:, 1].max() - box[:, 1].min())
+        if box_h >= box_w:
+            vertical = True
+            angle = 0.0
+    return _Placement((cx, cy), (w, h), angle, vertical, box)
+
+
+def _fit_font(
+    text: str, place: _Placement, font: FontLike, add_space: bool
+) -> tuple[str, ImageFont.FreeTypeFont]:
+    """The official font-size rule: 80 % of the short side, shrunk when the text is too long."""
+    base = _font(font, FONT_SIZE)
+    short, long = min(place.size), max(place.size)
+    _, _, tw, th = _bbox(base, text)
+    text_w = short * (tw / max(th, 1))
+    if text_w <= long:
+        if add_space and len(text) > 1 and not place.vertical:
+            count = 1
+            while count < 100:
+                _, _, tw2, th2 = base.getbbox(insert_spaces(text, count))
+                if short * (tw2 / max(th2, 1)) > long:
+                    break
+                count += 1
+            text = insert_spaces(text, count - 1)
+        size = short * 0.80
+    else:
+        shrink = 0.75 if place.vertical else 0.85
+        size = short / (text_w / long) * shrink
+    return text, _font(font, int(size))
+
+
+def _text_draws(
+    text: str, fitted: ImageFont.FreeTypeFont, place: _Placement
+) -> list[tuple[float, float, str]]:
+    """Where the official code calls ``draw.text`` on the (unrotated) layer: (x, y, string) each."""
+    cx, cy = place.centre
+    left, top, right, bottom = _bbox(fitted, text)
+    text_w, text_h = right - left, bottom - top
+    if not place.vertical:
+        return [(cx - text_w // 2, cy - text_h // 2 - top, text)]
+    box = place.box
+    box_w = int(box[:, 0].max() - box[:, 0].min())
+    x = int(box[:, 0].min()) + box_w // 2 - text_h // 2
+    y = int(box[:, 1].min())
+    draws = []
+    for char in text:
+        draws.append((x, y, char))
+        y += _bbox(fitted, char)[3]
+    return draws
+
+
+def _glyph_canvas_full(
+    draws: list[tuple[float, float, str]],
+    fitted: ImageFont.FreeTypeFont,
+    place: _Placement,
+    size: tuple[int, int],
+) -> np.ndarray:
+    """The official steps on full-size images: draw, rotate (expand) about the centre, paste, 1 bit."""
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    for x, y, string in draws:
+        draw.text((x, y), string, font=fitted, fill=(255, 255, 255, 255))
+    rotated = layer.rotate(place.angle, expand=True, center=place.centre)
+    canvas = Image.new("RGB", size, (0, 0, 0))
+    offset = (int((size[0] - rotated.width) / 2), int((size[1] - rotated.height) / 2))
+    canvas.paste(rotated, offset, rotated)
+    return np.asarray(canvas.convert("1"), dtype=np.float32)
+
+
+def _rotation(
+    place: _Placement, size: tuple[int, int]
+) -> tuple[list[float], tuple[int, int], tuple[int, int]]:
+    """Pillow's ``rotate(angle, expand=True, center=...)`` matrix (output -> input), the expanded size
+    and the paste offset, computed with the same floating-point steps as Pillow."""
+    w, h = size
+    cx, cy = place.centre
+    angle = -math.radians(place.angle % 360.0)
+    cos_a, sin_a = round(math.cos(angle), 15), round(math.sin(angle), 15)
+    a, b, d, e = cos_a, sin_a, round(-math.sin(angle), 15), cos_a
+    c = a * -cx + b * -cy + 0.0 + cx
+    f = d * -cx + e * -cy + 0.0 + cy
+    xs = [a * x + b * y + c for x, y in ((0, 0), (w, 0), (w, h), (0, h))]
+    ys = [d * x + e * y + f for x, y in ((0, 0), (w, 0), (w, h), (0, h))]
+    nw = math.ceil(max(xs)) - math.floor(min(xs))
+    nh = math.ceil(max(ys)) - math.floor(min(ys))
+    tx, ty = -(nw - w) / 2.0, -(nh - h) / 2.0
+    c, f = a * tx + b * ty + c, d * tx + e * ty + f
+    offset = (int((w - nw) / 2), int((h - nh) / 2))
+    return [a, b, c, d, e, f], (nw, nh), offset
+
+
+# Pixels left and right of the ink that the 1-bit conversion sees. Floyd-Steinberg error diffusion
+# runs left to right and downwards only, and a black pixel never turns white, so rows above and
+# below the ink need no margin; sideways, errors that leave the window and come back die out
+# within a few pixels (each step back to the left carries 3/16 of the error).
+_MARGIN = 24
+
+
+def _glyph_canvas_fast(
+    draws: list[tuple[float, float, str]],
+    fitted: ImageFont.FreeTypeFont,
+    place: _Placement,
+    size: tuple[int, int],
+) -> np.ndarray | None:
+    """`_glyph_canvas_full` computed on a window around the text only (same pixels, ~50x faster).
+
+    Returns None where the window shortcut does not apply (text starting left of or above the
+    canvas, where Pillow splits coordinates differently).
+    """
+    w, h = size
+    out = np.zeros((h, w), np.float32)
+    if any(x < 0 or y < 0 for x, y, _ in draws):
+        return None
+    # 1. the text layer, drawn only inside a window (layer coordinates) that holds all of its ink
+    lx0, ly0, lx1, ly1 = w, h, 0, 0
+    for x, y, string in draws:
+        left, top, right, bottom = _bbox(fitted, string)
+        lx0 = min(lx0, math.floor(x), math.floor(x) + left - 4)
+        ly0 = min(ly0, math.floor(y), math.floor(y) + top - 4)
+        lx1 = max(lx1, math.floor(x) + right + 4)
+        ly1 = max(ly1, math.floor(y) + bottom + 4)
+    lx0, ly0, lx1, ly1 = max(lx0, 0), max(ly0, 0), min(lx1, w), min(ly1, h)
+    if lx1 <= lx0 or ly1 <= ly0:
+        return out
+    # Text drawn in white on a transparent RGBA layer and pasted onto black with its own alpha gives
+    # grey = coverage, exactly what drawing it on an "L" image gives: so one byte per pixel suffices.
+    layer = Image.new("L", (lx1 - lx0, ly1 - ly0), 0)
+    draw = ImageDraw.Draw(layer)
+    for x, y, string in draws:
+        draw.text((x - lx0, y - ly0), string, font=fitted, fill=255)
+    source = np.asarray(layer)
+
+    # 2. rotate: nearest-neighbour gather with Pillow's 16.16 fixed-point affine arithmetic
+    if place.angle % 360.0 == 0:
+        rotated, ox0, oy0 = source, lx0, ly0
+    else:
+        (a, b, c, d, e, f), (nw, nh), (px, py) = _rotation(place, size)
+        inverse = np.linalg.inv(np.array([[a, b], [d, e]]))
+        corners = np.array([[lx0, ly0], [lx1, ly0], [lx1, ly1], [lx0, ly1]], np.float64)
+        dest = (corners - [c, f]) @ inverse.T - 0.5 + [px, py]
+        ox0 = max(int(math.floor(dest[:, 0].min())) - 3, 0, px)
+        oy0 = max(int(math.floor(dest[:, 1].min())) - 3, 0, py)
+        ox1 = min(int(math.ceil(dest[:, 0].max())) + 4, w, px + nw)
+        oy1 = min(int(math.ceil(dest[:, 1].max())) + 4, h, py + nh)
+        if ox1 <= ox0 or oy1 <= oy0:
+            return out
+        fix = lambda v: math.floor(v * 65536.0 + 0.5)  # noqa: E731  (Pillow's FIX)
+        a0, a1, a3, a4 = fix(a), fix(b), fix(d), fix(e)
+        a2, a5 = fix(c + a * 0.5 + b * 0.5), fix(f + d * 0.5 + e * 0.5)
+        # xx = a2 + Y*a1 + X*a0 exactly as Pillow's incremental integer sums (X, Y: expanded-image pixels)
+        cols = np.arange(ox0 - px, ox1 - px, dtype=np.int64)
+        rows = np.arange(oy0 - py, oy1 - py, dtype=np.int64)
+        xin = ((a2 + rows * a1)[:, None] + (cols * a0)[None, :]) >> 16
+        yin = ((a5 + rows * a4)[:, None] + (cols * a3)[None, :]) >> 16
+        xin -= lx0
+        yin -= ly0
+        lw, lh = lx1 - lx0, ly1 - ly0
+        inside = (xin.astype(np.uint64) < lw) & (yin.astype(np.uint64) < lh)
+        rotated = source.reshape(-1)[np.where(inside, yin * lw + xin, 0)]
+        rotated[~inside] = 0
+
+    # 3. convert to 1 bit (dithering) inside a margin that holds the error diffusion
+    dx0, dy0 = max(ox0 - _MARGIN, 0), oy0
+    dx1 = min(ox0 + rotated.shape[1] + _MARGIN, w)
+    dy1 = min(oy0 + rotated.shape[0], h)
+    window = np.zeros((dy1 - dy0, dx1 - dx0), np.uint8)
+    window[oy0 - dy0 : oy0 - dy0 + rotated.shape[0], ox0 - dx0 : ox0 - dx0 + rotated.shape[1]] = rotated
+    out[dy0:dy1, dx0:dx1] = np.asarray(Image.fromarray(window, "L").convert("1"), dtype=np.float32)
+    return out
+
+
+def draw_glyph_canvas(
+    text: str,
+    polygon: Sequence[Sequence[float]],
+    width: int,
+    height: int,
+    font: FontLike = None,
+    scale: int = GLYPH_SCALE,
+    add_space: bool = False,
+    exact_steps: bool = False,
+) -> np.ndarray:
+    """The official ``draw_glyph2``: (scale*height, scale*width) float32 0/1 glyph image of one line.
+
+    The polygon is in image pixels (before scaling). `add_space` inserts the widest even spacing
+    that still fits (the official benchmark setting; the demo does not). The image is computed on a
+    window around the text; `exact_steps=True` runs the official full-canvas steps instead (same
+    pixels, slower; used by the tests to check the window).
+    """
+    place = _placement(polygon, scale)
+    text, fitted = _fit_font(text, place, font, add_space)
+    size = (width * scale, height * scale)
+    draws = _text_draws(text, fitted, place)
+    result = None if exact_steps else _glyph_canvas_fast(draws, fitted, place, size)
+    return _glyph_canvas_full(draws, fitted, place, size) if result is None else result
+
+
+def draw_position(polygon: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
+    """The position image of a line: its polygon filled, (height, width) float32 0/1."""
+    image = np.zeros((height, width), np.uint8)
+    pts = np.round(np.asarray(polygon, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+    cv2.drawContours(image, [pts], -1, 255, -1)
+    return (image > 0).astype(np.float32)
+
+
+def build_text_conditions(
+    texts: Sequence[str],
+    polygons: Sequence[Sequence[Sequence[float]]],
+    width: int,
+    height: int,
+    font: FontLike = None,
+    scale: int = GLYPH_SCALE,
+    add_space: bool = False,
+) -> TextConditions:
+    """Glyph canvases, glyph lines, positions and hint for lines `texts` placed in `polygons`."""
+    if len(texts) != len(polygons):
+        raise RequestError("lines", f"{len(texts)} texts but {len(polygons)} polygons")
+    if width < 1 or height < 1:
+        raise RequestError("size", f"must be positive, got {width}x{height}")
+    glyphs, lines, positions = [], [], []
+    for text, polygon in zip(texts, polygons):
+        glyphs.append(draw_glyph_canvas(text, polygon, width, height, font, scale, add_space))
+        lines.append(draw_glyph_line(text, font))
+        positions.append(draw_position(polygon, width, height))
+    hint = np.zeros((height, width), np.float32)
+    for position in positions:
+        np.maximum(hint, position, out=hint)
+    return TextConditions(glyphs, lines, positions, hint)
+
+
+def glyph_ink_fraction(image: np.ndarray, polygon: Sequence[Sequence[float]], scale: int = 1) -> float:
+    """Share of the ink of a glyph image that lies inside `polygon` (scaled by `scale`)."""
+    inside = np.zeros(image.shape[:2], np.uint8)
+    pts = np.round(np.asarray(polygon, dtype=np.float64) * scale).astype(np.int32)
+    cv2.fillPoly(inside, [pts], 1)
+    ink = float(image.sum())
+    return float((image * inside).sum()) / ink if ink else math.nan

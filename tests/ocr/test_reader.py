@@ -136,3 +136,16 @@ def test_detector_scales_large_images_and_returns_full_size_boxes():
     (left, top), (right, bottom) = boxes[0][0], boxes[0][2]
     assert abs(min(xs) - 4 * left) < 40 and abs(max(xs) - 4 * right) < 40
     assert abs(min(ys) - 4 * top) < 40 and abs(max(ys) - 4 * bottom) < 40
+
+
+def test_trim_blank_ends_keeps_the_text_and_a_margin():
+    image, boxes = _text_image([("短", (200, 40))], size=(512, 120))
+    crop = ocr.rectify_crop(image, [(10, 30), (500, 30), (500, 100), (10, 100)])
+    trimmed = ocr.trim_blank_ends(crop)
+    assert trimmed.shape[0] == crop.shape[0] and trimmed.shape[1] < crop.shape[1] // 2
+    # the text is wholly inside what is kept
+    (left, _), (right, _) = boxes[0][0], boxes[0][1]
+    assert trimmed.shape[1] >= (right - left) - 12
+    # a busy background is never cut
+    noise = np.random.default_rng(0).integers(0, 255, (40, 300, 3), dtype=np.uint8)
+    assert ocr.trim_blank_ends(noise).shape == noise.shape

@@ -20,8 +20,10 @@ from wenchuang.ocr.reader import (
     get_recognizer,
     normalize_text,
     ort_threads,
+    pad_for_recognition,
     read_lines,
     rectify_crop,
+    trim_blank_ends,
 )
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "get_recognizer",
     "normalize_text",
     "ort_threads",
+    "pad_for_recognition",
     "read_lines",
     "rectify_crop",
+    "trim_blank_ends",
 ]

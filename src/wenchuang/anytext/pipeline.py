@@ -189,10 +189,14 @@ class AnyTextPipeline(DiffusionPipeline):
         convert.raise_key_problems(problems, source)
         text_components = text_parts.build_text_components(parts.text, tokenizer_dir)
 
-        models = convert.build_models(config)
+        # the meta models from the key check take the checkpoint's tensors directly (no random init)
         for name in ("unet", "controlnet", "vae"):
-            weights = {k: v.to(torch.float32) for k, v in getattr(parts, name).items()}
-            models[name].load_state_dict(weights, strict=True, assign=False)
+            weights = {k: v.to(torch.float32).contiguous() for k, v in getattr(parts, name).items()}
+            models[name].load_state_dict(weights, strict=True, assign=True)
+            left = [k for k, t in [*models[name].named_parameters(), *models[name].named_buffers()] if t.is_meta]
+            if left:
+                raise ModelError(f"{source}: {name} has tensors that no checkpoint key fills: {left[:8]}")
+            models[name].eval()
         pipe = cls(scheduler=scheduler, **models, **text_components)
         if torch_dtype != torch.float32:
             for module in pipe.components.values():

@@ -216,3 +216,16 @@ def test_generated_text_with_shadow_and_outline_is_removed_cleanly(stroke):
     for poly in polygons:
         inside = polygon_mask(poly, 512, 512).astype(bool)
         assert psnr(out[inside], background[inside]) >= 30.0
+
+
+def test_new_line_without_position_is_placed_clear_of_remaining_text():
+    background = textured_background("warm-gradient", seed=8)
+    image = background.copy()
+    existing = rect(40, 40, 430, 110)
+    draw_line(image, "原有文字", existing, None, TextStyle((30, 30, 30)))
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, lines=[TextLine("新加一行")]))
+    (placed,) = result.extra["lines"]
+    new_mask = polygon_mask(placed["polygon"], 512, 512).astype(bool)
+    assert not (new_mask & polygon_mask(existing, 512, 512).astype(bool)).any()
+    assert result.readings[0][0].passed, result.readings
+    assert normalize_text(read_lines(result.images[0], [existing])[0][0]) == "原有文字"

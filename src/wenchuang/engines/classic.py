@@ -199,8 +199,10 @@ class ClassicEngine:
         result = inpaint(result, erase_mask)
         t_render = time.perf_counter()
 
-        # new text (lines without a polygon are placed in free space, away from other text)
-        occupied = [poly for poly, _ in regions]
+        # new text (lines without a polygon are placed in free space, away from the remaining text)
+        occupied: list = []
+        if any(line.polygon is None for line in request.lines):  # keep clear of the text that remains
+            occupied = [[(float(x), float(y)) for x, y in box] for box in get_detector().detect_boxes(result)]
         lines = _place_lines(request.lines, width, height, occupied=occupied)
         glyphs = np.zeros((height, width), np.float32)
         stroke_colors = iter(colors[: len(placed)])

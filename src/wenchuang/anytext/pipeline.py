@@ -24,6 +24,9 @@ from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils import BaseOutput
 
+# diffusers loads a pipeline folder's custom components only from modules already imported
+from wenchuang.anytext import recognizer as _recognizer  # noqa: F401
+from wenchuang.anytext import text_embedding as _text_embedding  # noqa: F401
 from wenchuang.anytext.controlnet import AnyTextControlNetModel
 from wenchuang.anytext.sampling import (
     configure_scheduler,

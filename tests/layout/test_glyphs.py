@@ -158,3 +158,17 @@ def test_font_choice_changes_glyphs(wqy_font):
     wqy = draw_glyph_canvas("文创", poly, 512, 256, font=wqy_font)
     assert noto.sum() > 0 and wqy.sum() > 0
     assert not np.array_equal(noto, wqy)
+
+
+def test_drawn_stroke_polygon_and_blank_text():
+    mask = np.zeros((256, 256), np.uint8)
+    cv2.ellipse(mask, (128, 128), (100, 30), 20, 0, 360, 255, -1)
+    from wenchuang.layout.polygons import polygons_from_mask
+
+    (poly,) = polygons_from_mask(mask)
+    assert len(poly) > 4  # approxPolyDP keeps the curve
+    cond = build_text_conditions(["椭圆形"], [poly], 256, 256)
+    assert glyph_ink_fraction(cond.glyphs[0], poly, scale=2) > 0.95
+    # the official "no text" line is a single space: empty glyphs, but a position all the same
+    blank = build_text_conditions([" "], [poly], 256, 256)
+    assert blank.glyphs[0].sum() == 0 and blank.gly_lines[0].sum() == 0 and blank.positions[0].sum() > 0

@@ -260,16 +260,18 @@ def _glyph_canvas_fast(
         a0, a1, a3, a4 = fix(a), fix(b), fix(d), fix(e)
         a2, a5 = fix(c + a * 0.5 + b * 0.5), fix(f + d * 0.5 + e * 0.5)
         # xx = a2 + Y*a1 + X*a0 exactly as Pillow's incremental integer sums (X, Y: expanded-image pixels)
-        cols = np.arange(ox0 - px, ox1 - px, dtype=np.int64)
-        rows = np.arange(oy0 - py, oy1 - py, dtype=np.int64)
+        # (check_fixed in Pillow keeps every sum below 2**31: int32 is exact)
+        cols = np.arange(ox0 - px, ox1 - px, dtype=np.int32)
+        rows = np.arange(oy0 - py, oy1 - py, dtype=np.int32)
         xin = ((a2 + rows * a1)[:, None] + (cols * a0)[None, :]) >> 16
         yin = ((a5 + rows * a4)[:, None] + (cols * a3)[None, :]) >> 16
         xin -= lx0
         yin -= ly0
-        lw, lh = lx1 - lx0, ly1 - ly0
-        inside = (xin.astype(np.uint64) < lw) & (yin.astype(np.uint64) < lh)
-        rotated = source.reshape(-1)[np.where(inside, yin * lw + xin, 0)]
-        rotated[~inside] = 0
+        # integer maps make cv2.remap an exact gather; outside the layer window it reads 0
+        maps = np.stack([xin.astype(np.int16), yin.astype(np.int16)], axis=-1)
+        rotated = cv2.remap(
+            source, maps, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
 
     # 3. convert to 1 bit (dithering) inside a margin that holds the error diffusion
     dx0, dy0 = max(ox0 - _MARGIN, 0), oy0

@@ -55,8 +55,8 @@ class TextConditions:
     hint: np.ndarray
 
 
-def _font(font: FontLike, size: int) -> ImageFont.FreeTypeFont:
-    return load_font(resolve_font(font), max(int(size), 1))
+def _font(font: FontSpec, size: int) -> ImageFont.FreeTypeFont:
+    return load_font(font, max(int(size), 1))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -70,6 +70,7 @@ def _bbox(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int, int, int]:
 
 def draw_glyph_line(text: str, font: FontLike = None) -> np.ndarray:
     """The official ``draw_glyph``: `text` centred in an 80 x 512 image, float32 0/1."""
+    font = resolve_font(font)
     left, top, right, bottom = _bbox(_font(font, LINE_FONT_SIZE), text)
     width = max(right - left, 5)
     height = max(bottom - top, 5)
@@ -118,7 +119,7 @@ def _placement(polygon: Sequence[Sequence[float]], scale: int) -> _Placement:
 
 
 def _fit_font(
-    text: str, place: _Placement, font: FontLike, add_space: bool
+    text: str, place: _Placement, font: FontSpec, add_space: bool
 ) -> tuple[str, ImageFont.FreeTypeFont]:
     """The official font-size rule: 80 % of the short side, shrunk when the text is too long."""
     base = _font(font, FONT_SIZE)
@@ -268,7 +269,9 @@ def _glyph_canvas_fast(
         xin -= lx0
         yin -= ly0
         # integer maps make cv2.remap an exact gather; outside the layer window it reads 0
-        maps = np.stack([xin.astype(np.int16), yin.astype(np.int16)], axis=-1)
+        maps = np.empty(xin.shape + (2,), np.int16)
+        maps[..., 0] = xin
+        maps[..., 1] = yin
         rotated = cv2.remap(
             source, maps, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
@@ -279,7 +282,7 @@ def _glyph_canvas_fast(
     dy1 = min(oy0 + rotated.shape[0], h)
     window = np.zeros((dy1 - dy0, dx1 - dx0), np.uint8)
     window[oy0 - dy0 : oy0 - dy0 + rotated.shape[0], ox0 - dx0 : ox0 - dx0 + rotated.shape[1]] = rotated
-    out[dy0:dy1, dx0:dx1] = np.asarray(Image.fromarray(window, "L").convert("1"), dtype=np.float32)
+    out[dy0:dy1, dx0:dx1] = np.asarray(Image.fromarray(window, "L").convert("1"))
     return out
 
 
@@ -301,7 +304,7 @@ def draw_glyph_canvas(
     pixels, slower; used by the tests to check the window).
     """
     place = _placement(polygon, scale)
-    text, fitted = _fit_font(text, place, font, add_space)
+    text, fitted = _fit_font(text, place, resolve_font(font), add_space)
     size = (width * scale, height * scale)
     draws = _text_draws(text, fitted, place)
     result = None if exact_steps else _glyph_canvas_fast(draws, fitted, place, size)
@@ -330,6 +333,7 @@ def build_text_conditions(
         raise RequestError("lines", f"{len(texts)} texts but {len(polygons)} polygons")
     if width < 1 or height < 1:
         raise RequestError("size", f"must be positive, got {width}x{height}")
+    font = resolve_font(font)  # once: resolving a name looks at the file system
     glyphs, lines, positions = [], [], []
     for text, polygon in zip(texts, polygons):
         glyphs.append(draw_glyph_canvas(text, polygon, width, height, font, scale, add_space))

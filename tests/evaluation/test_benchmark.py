@@ -243,3 +243,21 @@ def test_accelerate_launch_shards_generation_over_processes(tmp_path):
         "wc_000_0": [0, 2], "wc_001_0": [1, 2], "wc_002_0": [0, 2], "wc_003_0": [1, 2]}
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["images"] == 4 and report["generation"]["shards"] == 2
+
+
+def test_prompts_put_each_line_where_the_caption_has_its_placeholder():
+    from wenchuang.evaluation.runner import build_prompt
+
+    data = {"data_list": [
+        {"img_name": "a.jpg", "caption": "a sign * above a door *", "annotations": [
+            {"polygon": [[0, 0], [90, 0], [90, 40], [0, 40]], "text": "福"},
+            {"polygon": [[0, 50], [90, 50], [90, 90], [0, 90]], "text": "OPEN"}]},
+        {"img_name": "b.jpg", "caption": "a poster *", "annotations": [
+            {"polygon": [[0, 0], [90, 0], [90, 40], [0, 40]], "text": "一"},
+            {"polygon": [[0, 50], [90, 50], [90, 90], [0, 90]], "text": "二"}]}]}
+    a, b = parse_benchmark(data).entries
+    assert build_prompt(a, "{caption}") == 'a sign "福" above a door "OPEN"'
+    assert build_prompt(b, "{caption}") == "a poster"  # counts differ: '*' -> ' ' as the official loader
+    assert build_prompt(b, "poster with {texts}") == 'poster with "一", "二"'
+    with pytest.raises(Exception, match="prompt_template"):
+        build_prompt(a, "{scene}")

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from wenchuang.errors import RequestError, WenchuangError
-from wenchuang.evaluation.annotations import Benchmark, Entry, load_benchmark
+from wenchuang.evaluation.annotations import PLACEHOLDER, Benchmark, Entry, load_benchmark
 from wenchuang.request import MAX_LINES, DesignRequest, TextLine
 
 DEFAULT_SEED = 100  # the official benchmark's seed
@@ -63,10 +63,21 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return index, count
 
 
+def caption_with_texts(entry: Entry) -> str:
+    """The caption with its i-th ``*`` replaced by the i-th line quoted, so the engine puts each line's
+    placeholder where the caption had it; when the counts differ, ``*`` become spaces (official loader)
+    and the engine appends the placeholders."""
+    parts = entry.caption.split(PLACEHOLDER)
+    if len(parts) - 1 == len(entry.lines) and entry.lines:
+        quoted = [f'"{line.text}"' for line in entry.lines]
+        return "".join(part + (quoted[i] if i < len(quoted) else "") for i, part in enumerate(parts)).strip()
+    return entry.prompt.strip()
+
+
 def build_prompt(entry: Entry, template: str) -> str:
     texts = ", ".join(f'"{line.text}"' for line in entry.lines)
     try:
-        prompt = template.format(caption=entry.prompt.strip(), texts=texts)
+        prompt = template.format(caption=caption_with_texts(entry), texts=texts)
     except (KeyError, IndexError, ValueError) as exc:
         raise RequestError("prompt_template", f"may use only {{caption}} and {{texts}}: {exc}") from None
     return prompt.strip() or f"a photo with the text {texts}"

@@ -172,3 +172,26 @@ def test_drawn_stroke_polygon_and_blank_text():
     # the official "no text" line is a single space: empty glyphs, but a position all the same
     blank = build_text_conditions([" "], [poly], 256, 256)
     assert blank.glyphs[0].sum() == 0 and blank.gly_lines[0].sum() == 0 and blank.positions[0].sum() > 0
+
+
+def test_revise_position_shrinks_to_the_glyphs():
+    from wenchuang.layout.glyphs import revise_position
+    from wenchuang.layout.polygons import min_area_rect
+
+    poly = _box(256, 256, 400, 120)
+    glyph = draw_glyph_canvas("文创", poly, 512, 512)
+    revised = revise_position(glyph, 512, 512)
+    assert revised is not None
+    position, new_poly = revised
+    assert position.shape == (512, 512) and set(np.unique(position)) == {0.0, 1.0}
+    # smaller than the drawn region, still around the text, and it holds all of the glyphs' ink
+    assert position.sum() < 0.8 * draw_position(poly, 512, 512).sum()
+    (cx, cy), _, _ = min_area_rect(new_poly)
+    assert abs(cx - 256) < 10 and abs(cy - 256) < 10
+    ink = cv2.resize(glyph, (512, 512)) > 0.5
+    assert np.all(position[ink] == 1)
+    # two blobs too far apart to close into one region: no revision
+    apart = np.zeros((1024, 1024), np.float32)
+    apart[100:140, 100:140] = 1
+    apart[800:840, 800:840] = 1
+    assert revise_position(apart, 512, 512) is None

@@ -3,7 +3,8 @@
 - `fonts`: font registry, cmap checks (`resolve_font`, `load_font`, `check_text`);
 - `polygons`: `parse_position`, `polygons_from_mask` (official find_polygon), `sort_polygons`
   (official sort priority), `validate_polygon`, `scale_polygon`, `order_points`;
-- `glyphs`: the official AnyText glyph, glyph-line and position images (`build_text_conditions`);
+- `glyphs`: the official AnyText glyph, glyph-line and position images (`build_text_conditions`)
+  and the official position revision (`revise_position`);
 - `auto`: `auto_layout` for lines given without a polygon.
 """
 
@@ -14,6 +15,7 @@ from wenchuang.layout.glyphs import (
     draw_glyph_canvas,
     draw_glyph_line,
     draw_position,
+    revise_position,
 )
 from wenchuang.layout.polygons import (
     order_points,
@@ -33,6 +35,7 @@ __all__ = [
     "draw_position",
     "order_points",
     "parse_position",
+    "revise_position",
     "polygons_from_mask",
     "scale_polygon",
     "sort_polygons",

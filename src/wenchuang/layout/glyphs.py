@@ -319,6 +319,27 @@ def draw_position(polygon: Sequence[Sequence[float]], width: int, height: int) -
     return (image > 0).astype(np.float32)
 
 
+def revise_position(
+    glyph: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
+    """The official "revise position" option: shrink a line's position to where its glyphs are.
+
+    The glyph canvas is resized to the image size, closed with a (height/10 x width/10) kernel and,
+    when that leaves exactly one region, the region's rotated rectangle becomes the new polygon;
+    the new position image is the closed region plus that rectangle, float32 0/1. Returns None
+    where the glyphs do not close into one region (the official demo then keeps the position).
+    """
+    small = cv2.resize(glyph.astype(np.float64), (width, height))
+    kernel = np.ones((max(height // 10, 1), max(width // 10, 1)), np.uint8)
+    closed = cv2.morphologyEx((small * 255).astype(np.uint8), cv2.MORPH_CLOSE, kernel, iterations=1)
+    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if len(contours) != 1:
+        return None
+    box = cv2.boxPoints(cv2.minAreaRect(contours[0])).astype(np.int32)  # truncation, as np.int0
+    cv2.drawContours(closed, [box], -1, 255, -1)
+    return (closed > 0).astype(np.float32), [(int(x), int(y)) for x, y in box]
+
+
 def build_text_conditions(
     texts: Sequence[str],
     polygons: Sequence[Sequence[Sequence[float]]],

@@ -146,7 +146,7 @@ def region_polygon(region: np.ndarray, min_rect: bool = False) -> list[tuple[int
     contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     contour = max(contours, key=cv2.contourArea)
     if min_rect:
-        poly = np.round(cv2.boxPoints(cv2.minAreaRect(contour))).astype(np.int32)
+        poly = cv2.boxPoints(cv2.minAreaRect(contour)).astype(np.int32)  # truncation, as np.int0
     else:
         epsilon = 0.01 * cv2.arcLength(contour, True)
         poly = cv2.approxPolyDP(contour, epsilon, True).reshape(-1, 2)

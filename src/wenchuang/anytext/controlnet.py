@@ -26,6 +26,7 @@ from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2DCrossAttn, get_down_block
 from diffusers.utils import BaseOutput
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
 
 # (out_channels, stride) of each 3x3 convolution, each followed by SiLU (official channel numbers)
@@ -169,6 +170,7 @@ class AnyTextControlNetModel(ModelMixin, ConfigMixin):
                 size = module.sliceable_head_dim // 2 if slice_size == "auto" else slice_size
                 module.set_attention_slice(size)
 
+    @apply_forward_hook  # model CPU offload moves the module to the GPU for this call too
     def encode_hint(self, glyphs: torch.Tensor, positions: torch.Tensor, masked_latents: torch.Tensor) -> torch.Tensor:
         """The fused glyph/position/masked-image features; constant over the denoising steps.
 

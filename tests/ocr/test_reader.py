@@ -106,7 +106,7 @@ def test_check_lines_passes_exact_matches_only():
 def test_detector_finds_every_line_and_reads_it():
     image, boxes = _text_image([("文创工作室", (30, 40)), ("Summer 2024", (200, 250))])
     detections = ocr.get_detector().detect(image)
-    assert sorted(ocr.normalize_text(d.text) for d in detections) == ["Summer2024", "文创工作室"]
+    assert [ocr.normalize_text(d.text) for d in detections] == ["文创工作室", "Summer2024"]  # reading order
     for det in detections:  # each detection overlaps the box of its own line
         cx = np.mean([p[0] for p in det.polygon])
         cy = np.mean([p[1] for p in det.polygon])
@@ -149,3 +149,9 @@ def test_trim_blank_ends_keeps_the_text_and_a_margin():
     # a busy background is never cut
     noise = np.random.default_rng(0).integers(0, 255, (40, 300, 3), dtype=np.uint8)
     assert ocr.trim_blank_ends(noise).shape == noise.shape
+
+
+def test_detections_come_in_reading_order():
+    image, _ = _text_image([("右上", (330, 40)), ("左上", (30, 48)), ("下面", (150, 250))], font_size=48)
+    texts = [ocr.normalize_text(d.text) for d in ocr.get_detector().detect(image)]
+    assert texts == ["左上", "右上", "下面"]

@@ -165,7 +165,8 @@ class TextDetector:
         self._lock = threading.Lock()
 
     def detect_boxes(self, image_rgb: np.ndarray) -> list[np.ndarray]:
-        """Text boxes (4x2 float32, clockwise from top-left, image pixels) without reading them.
+        """Text boxes (4x2 float32, clockwise from top-left, image pixels) in reading order (rows from
+        the top, each row from the left), without reading them.
         Images larger than `MAX_DETECT_SIDE` are detected at that size and the boxes scaled back."""
         bgr = cv2.cvtColor(_as_rgb(image_rgb), cv2.COLOR_RGB2BGR)
         scale = min(1.0, MAX_DETECT_SIDE / max(bgr.shape[:2]))
@@ -176,7 +177,8 @@ class TextDetector:
             boxes, _ = self._model(bgr)
         if boxes is None:
             return []
-        return [np.asarray(b, dtype=np.float32).reshape(4, 2) / scale for b in boxes]
+        found = [np.asarray(b, dtype=np.float32).reshape(4, 2) / scale for b in boxes]
+        return _reading_order(found)
 
     def detect(self, image_rgb: np.ndarray, *, read: bool = True) -> list[Detection]:
         """Every text region of the image, with its text read by the recogniser (when `read`)."""
@@ -189,6 +191,19 @@ class TextDetector:
             Detection([(float(x), float(y)) for x, y in box], text, score)
             for box, (text, score) in zip(boxes, texts)
         ]
+
+
+def _reading_order(boxes: list[np.ndarray]) -> list[np.ndarray]:
+    """Rows from the top (a box joins a row when its centre lies within half a box height of the
+    row's first box), each row from the left."""
+    rows: list[list[np.ndarray]] = []
+    for box in sorted(boxes, key=lambda b: float(b[:, 1].mean())):
+        centre, height = float(box[:, 1].mean()), max(float(np.ptp(box[:, 1])), 1.0)
+        if rows and abs(centre - float(rows[-1][0][:, 1].mean())) <= height / 2:
+            rows[-1].append(box)
+        else:
+            rows.append([box])
+    return [box for row in rows for box in sorted(row, key=lambda b: float(b[:, 0].min()))]
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:

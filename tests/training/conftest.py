@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -93,3 +94,63 @@ def style_images(tmp_path) -> Path:
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def small_recognizer():
+    """A narrow PP-OCRv3-layout recogniser (same 40x64 neck) with batch-norm statistics estimated on
+    random inputs: a freshly initialised one maps every input to the same features in eval mode."""
+    from wenchuang.anytext.recognizer import AnyTextRecognizer
+
+    torch.manual_seed(0)
+    recognizer = AnyTextRecognizer(scale=0.25, neck_hidden_dims=32, neck_depth=1, num_classes=97)
+    for module in recognizer.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = None
+            module.reset_running_stats()
+    recognizer.train()
+    with torch.no_grad():
+        for _ in range(3):
+            recognizer(torch.randn(8, 3, 48, 320))
+    return recognizer.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_anytext(tmp_path_factory) -> Path:
+    """A tiny AnyText pipeline folder (random weights, the small recogniser)."""
+    from wenchuang.anytext.random_models import build_random_pipeline, tiny_config, write_byte_tokenizer
+
+    root = tmp_path_factory.mktemp("tiny_anytext")
+    pipe = build_random_pipeline(tiny_config(), write_byte_tokenizer(root / "tokenizer"), seed=0)
+    pipe.register_modules(recognizer=small_recognizer())
+    pipe.save_pretrained(root / "pipe")
+    return root / "pipe"
+
+
+WORDS = ("文创", "三星堆", "AB", "金沙")
+
+
+@pytest.fixture
+def anyword_data(tmp_path) -> Path:
+    """Four 64 px images with one drawn line each (one image 128 px), as an AnyWord file."""
+    from PIL import ImageDraw
+
+    from wenchuang.layout.fonts import load_font
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    entries = []
+    for i, word in enumerate(WORDS):
+        side = 128 if i == 3 else 64
+        k = side // 64
+        image = Image.new("RGB", (side, side), tuple(int(v) for v in rng.integers(100, 255, 3)))
+        ImageDraw.Draw(image).text((8 * k, 20 * k), word, font=load_font(None, 18 * k), fill=(0, 0, 0))
+        image.save(folder / f"{i}.png")
+        box = [[6 * k, 18 * k], [58 * k, 18 * k], [58 * k, 42 * k], [6 * k, 42 * k]]
+        language = "Latin" if word.isascii() else "Chinese"
+        entries.append({"img_name": f"{i}.png", "caption": "a sign", "annotations": [
+            {"polygon": box, "text": word, "language": language, "valid": True},
+        ]})  # fmt: skip
+    path = tmp_path / "anyword.json"
+    path.write_text(json.dumps({"data_root": str(folder), "data_list": entries}, ensure_ascii=False))
+    return path

@@ -221,9 +221,19 @@ def _register_train_text(sub) -> None:
     p.add_argument("--lr", type=float, default=2e-5)
     p.add_argument("--max-steps", type=int, default=1000)
     p.add_argument(
-        "--ocr-loss-weight", type=float, default=0.01, help="OCR perceptual loss weight (official 0.01)"
+        "--ocr-loss-weight", type=float, default=0.003, help="OCR perceptual loss weight (official 0.003)"
     )
-    p.add_argument("--position-weight", type=float, default=1.0, help="extra loss weight inside text regions")
+    p.add_argument(
+        "--position-weight",
+        type=float,
+        default=0.0,
+        help="extra diffusion-loss weight inside text regions (0 = official)",
+    )
+    p.add_argument(
+        "--latin-weight", type=float, default=1.0, help="OCR-loss weight of Latin lines (official 1.0)"
+    )
+    p.add_argument("--max-lines", type=int, default=5, help="text lines per sample (official 5)")
+    p.add_argument("--font", help="font for the glyph images (default: the default font)")
     p.add_argument(
         "--mask-image-prob", type=float, default=0.5, help="share of editing samples (official 0.5)"
     )
@@ -250,6 +260,9 @@ def _train_text(args) -> int:
         max_steps=args.max_steps,
         ocr_loss_weight=args.ocr_loss_weight,
         position_weight=args.position_weight,
+        latin_weight=args.latin_weight,
+        max_lines=args.max_lines,
+        font=args.font,
         mask_image_prob=args.mask_image_prob,
         ema=args.ema,
         ema_decay=args.ema_decay,

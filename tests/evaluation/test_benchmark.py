@@ -261,3 +261,26 @@ def test_prompts_put_each_line_where_the_caption_has_its_placeholder():
     assert build_prompt(b, "poster with {texts}") == 'poster with "一", "二"'
     with pytest.raises(Exception, match="prompt_template"):
         build_prompt(a, "{scene}")
+
+
+def test_anytext_recogniser_option_scores_with_the_torch_model(shared_golden, clean_run, tmp_path):
+    """The golden tiny checkpoint's recogniser (random-like weights) runs the whole --recognizer anytext path."""
+    import torch
+    from safetensors.torch import load_file
+
+    state = load_file(shared_golden / "anytext_tiny.safetensors")
+    bare = {k[len("text_predictor."):]: v for k, v in state.items() if k.startswith("text_predictor.")}
+    torch.save(bare, tmp_path / "ppv3_rec.pth")
+    (tmp_path / "ppocr_keys_v1.txt").write_text("\n".join(chr(0x4E00 + i) for i in range(6623)) + "\n", "utf-8")
+    out, _ = clean_run
+    target = tmp_path / "r.json"
+    code = main(["eval", "ocr", "--annotations", str(FIXTURE), "--images", str(out / "images"),
+                 "--report", str(target), "--recognizer", "anytext",
+                 "--anytext-ocr-weights", str(tmp_path / "ppv3_rec.pth")])
+    assert code == 0
+    report = json.loads(target.read_text(encoding="utf-8"))
+    assert report["ocr"]["recognizer"] == "anytext-ppocrv3" and report["ocr"]["model"] == "ppv3_rec.pth"
+    assert report["lines"] == 60
+    for d in report["line_details"]:
+        assert d["sentence_accuracy"] == int(d["predicted"] == d["expected"])
+        assert 0.0 <= d["ned"] <= 1.0

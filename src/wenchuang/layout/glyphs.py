@@ -81,7 +81,7 @@ def draw_glyph_line(text: str, font: FontLike = None) -> np.ndarray:
     x = (LINE_WIDTH - (right - left)) // 2
     y = (LINE_HEIGHT - bottom) // 2 - top // 2
     image = Image.new("1", (LINE_WIDTH, LINE_HEIGHT), 0)
-    ImageDraw.Draw(image).text((x, y), text, font=fitted, fill=1)
+    ImageDraw.Draw(image).text((x, y), text, font=fitted, fill=255)
     return np.asarray(image, dtype=np.float32)
 
 
@@ -128,12 +128,11 @@ def _fit_font(
     text_w = short * (tw / max(th, 1))
     if text_w <= long:
         if add_space and len(text) > 1 and not place.vertical:
-            count = 1
-            while count < 100:
-                _, _, tw2, th2 = base.getbbox(insert_spaces(text, count))
+            # the widest spacing (1..98 spaces) that still fits, as the official loop finds it
+            for count in range(1, 100):
+                _, _, tw2, th2 = _bbox(base, insert_spaces(text, count))
                 if short * (tw2 / max(th2, 1)) > long:
                     break
-                count += 1
             text = insert_spaces(text, count - 1)
         size = short * 0.80
     else:

@@ -69,6 +69,9 @@ def test_many_lines_shrink_to_fit_and_are_deterministic():
     assert [line.polygon for line in first] == [line.polygon for line in second]
     tops = [_rect(line.polygon)[1] for line in first]
     assert tops == sorted(tops)
+    # with nothing in the way the block of lines sits in the middle of the image
+    bottom = max(_rect(line.polygon)[3] for line in first)
+    assert abs((tops[0] + bottom) / 2 - 128) <= 2
     for i, a in enumerate(first):
         for b in first[:i]:
             assert _overlap(a.polygon, b.polygon) == 0

@@ -28,6 +28,17 @@ def test_frechet_distance_matches_scipy_sqrtm_on_general_covariances():
     expected = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * root))
     assert fid.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
     assert fid.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-8)
+    assert fid.frechet_distance(mu1, s1, mu2, s2, method="eigh") == pytest.approx(expected, rel=1e-9)
+    assert fid.frechet_distance(mu1, s1, mu1, s1, method="eigh") == pytest.approx(0.0, abs=1e-8)
+    with pytest.raises(ValueError, match="method"):
+        fid.frechet_distance(mu1, s1, mu2, s2, method="svd")
+
+
+def test_eigh_method_agrees_with_sqrtm_on_rank_deficient_feature_covariances():
+    rng = np.random.default_rng(1)
+    (m1, s1), (m2, s2) = fid.statistics(rng.normal(size=(20, 64))), fid.statistics(rng.normal(1, 2, size=(20, 64)))
+    exact = fid.frechet_distance(m1, s1, m2, s2)
+    assert fid.frechet_distance(m1, s1, m2, s2, method="eigh") == pytest.approx(exact, rel=1e-6)
 
 
 def test_frechet_distance_of_singular_covariances_is_finite():
@@ -35,6 +46,7 @@ def test_frechet_distance_of_singular_covariances_is_finite():
     s[0, 0] = 1.0
     d = fid.frechet_distance(np.zeros(3), s, np.ones(3), s)
     assert d == pytest.approx(3.0, abs=1e-4)
+    assert fid.frechet_distance(np.zeros(3), s, np.ones(3), s, method="eigh") == pytest.approx(3.0, abs=1e-6)
 
 
 def test_statistics_are_mean_and_unbiased_covariance():

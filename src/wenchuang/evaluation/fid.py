@@ -383,17 +383,33 @@ def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """||mu1 - mu2||² + Tr(S1 + S2 - 2 (S1 S2)^½), the FID formula, handled as pytorch-fid does.
+def _trace_sqrt_product_eigh(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """Tr((S1 S2)^½) as the sum of sqrt(eigenvalues) of the symmetric S1^½ S2 S1^½ (same spectrum)."""
+    w, v = np.linalg.eigh(sigma1)
+    root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    m = root1 @ sigma2 @ root1
+    eigenvalues = np.linalg.eigvalsh((m + m.T) / 2.0)
+    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
 
-    A singular product gets `eps` added to both diagonals; a tiny imaginary part from `sqrtm` is
-    dropped, a large one is an error.
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, method: str = "sqrtm") -> float:
+    """||mu1 - mu2||² + Tr(S1 + S2 - 2 (S1 S2)^½), the FID formula.
+
+    ``method="sqrtm"`` (default) is pytorch-fid's computation: `scipy.linalg.sqrtm` of the product; a
+    singular product gets `eps` added to both diagonals; a tiny imaginary part is dropped, a large one
+    is an error. ``method="eigh"`` gets the same trace from symmetric eigen-decompositions, many
+    times faster at 2048 dimensions, equal up to rounding (not bit-identical to pytorch-fid).
     """
+    if method not in ("sqrtm", "eigh"):
+        raise ValueError(f"method must be 'sqrtm' or 'eigh', got {method!r}")
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError("the two distributions have different dimensions")
     diff = mu1 - mu2
+    if method == "eigh":
+        trace = _trace_sqrt_product_eigh(sigma1, sigma2)
+        return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace)
     covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
@@ -407,7 +423,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
 
 def fid_from_dirs(
     real: str | Path, generated: str | Path, weights: str | Path | None = None, batch_size: int = 50,
-    device: str = "cpu", progress: bool = True, dims: int = FEATURE_DIM,
+    device: str = "cpu", progress: bool = True, dims: int = FEATURE_DIM, method: str = "sqrtm",
 ) -> dict:
     """FID between two folders of images (pytorch-fid's defaults: 2048-d pool features)."""
     if dims not in FEATURE_BLOCKS:
@@ -417,7 +433,8 @@ def fid_from_dirs(
     mu1, s1 = statistics(extract_features(model, real_files, batch_size, device, progress, dims))
     mu2, s2 = statistics(extract_features(model, gen_files, batch_size, device, progress, dims))
     return {
-        "fid": frechet_distance(mu1, s1, mu2, s2),
+        "fid": frechet_distance(mu1, s1, mu2, s2, method=method),
+        "sqrt_method": method,
         "real": str(real), "generated": str(generated),
         "real_images": len(real_files), "generated_images": len(gen_files),
         "feature": f"FID Inception (TF 2015-12-05), {dims}-d pool features, 299x299 bilinear, [-1, 1]",

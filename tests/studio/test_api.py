@@ -312,3 +312,12 @@ def test_declared_body_too_large_is_413(data_dir, length):
         "/api/generate", content=b"{}", headers={"Content-Length": length, "Content-Type": "application/json"}
     )
     assert r.status_code == 413
+
+
+def test_static_files_are_not_rate_limited_and_loopback_is_never_banned(data_dir):
+    client = make_client(data_dir, ip="127.0.0.1", rate_per_minute=60, rate_burst=3, ban_threshold=2)
+    codes = [client.get(f"/zh/assets/Index-{i}.css").status_code for i in range(20)]
+    assert 429 not in codes  # a page load fetches many assets
+    codes = [client.get("/api/engines").status_code for _ in range(10)]
+    assert codes[:3] == [200] * 3 and codes[3:] == [429] * 7  # limited, but not banned: no 403
+    assert BlockList(data_dir / "security" / "blocklist.json").entries() == []

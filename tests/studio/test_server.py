@@ -20,7 +20,7 @@ from wenchuang.studio.config import StudioConfig
 class LiveServer:
     def __init__(self, config: StudioConfig):
         self.server = uvicorn.Server(
-            uvicorn.Config(create_app(config), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+            uvicorn.Config(create_app(config), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

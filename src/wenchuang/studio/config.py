@@ -40,6 +40,7 @@ class StudioConfig:
     ban_threshold: int = 20  # violations within ban_window_s ...
     ban_window_s: float = 60.0
     ban_duration_s: float = 600.0  # ... ban the client for this long
+    ban_loopback: bool = False  # loopback is the user's own browser: rate-limited, never banned
     # job queue
     queue_size: int = 8  # waiting jobs (beyond the ones running)
     workers: int = 1  # jobs run at once (one GPU job at a time)

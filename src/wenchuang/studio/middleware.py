@@ -24,6 +24,16 @@ from wenchuang.studio.security import client_address, host_allowed, origin_allow
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_COOKIE = "wenchuang_token"
 EXEMPT_PATHS = frozenset({"/healthz"})
+# the UI's static files (a page load fetches a hundred of them) do not count against the rate limit
+STATIC_SUFFIXES = (".js", ".css", ".woff", ".woff2", ".ttf", ".svg", ".png", ".ico", ".map", ".json", ".webp")
+
+
+def is_static(method: str, path: str) -> bool:
+    if method not in ("GET", "HEAD"):
+        return False
+    if path.startswith("/api/"):
+        return False
+    return "/assets/" in path or "/static/" in path or path.endswith(STATIC_SUFFIXES)
 
 
 def _headers(scope) -> dict[str, str]:
@@ -70,7 +80,7 @@ class SecurityMiddleware:
                 421,
             )
 
-        if path not in EXEMPT_PATHS:
+        if path not in EXEMPT_PATHS and not is_static(method, path):
             wait = studio.limiter.check(client)
             if wait > 0:
                 return await self._violation(

@@ -258,15 +258,18 @@ class ViolationTracker:
         window_s: float,
         ban_s: float,
         log: SecurityLog | None = None,
+        ban_loopback: bool = False,
     ):
         self.blocklist, self.threshold, self.window_s, self.ban_s = blocklist, threshold, window_s, ban_s
         self.log = log
+        self.ban_loopback = ban_loopback  # the user's own browser is on loopback: never lock it out
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def record(self, client: str, kind: str, now: float | None = None) -> bool:
         """Note one violation; return True when it got the client banned."""
-        if self.threshold <= 0 or parse_ip(client) is None:
+        addr = parse_ip(client)
+        if self.threshold <= 0 or addr is None or (addr.is_loopback and not self.ban_loopback):
             return False
         now = time.monotonic() if now is None else now
         with self._lock:
@@ -277,7 +280,6 @@ class ViolationTracker:
             if len(q) < self.threshold:
                 return False
             del self._events[client]
-        addr = parse_ip(client)
         self.blocklist.add(
             str(addr), reason=f"automatic: {self.threshold} violations ({kind})", duration_s=self.ban_s
         )

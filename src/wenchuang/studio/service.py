@@ -51,7 +51,12 @@ class Studio:
         self.log = SecurityLog(cfg.security_log_path)
         self.blocklist = BlockList(cfg.blocklist_path)
         self.violations = ViolationTracker(
-            self.blocklist, cfg.ban_threshold, cfg.ban_window_s, cfg.ban_duration_s, self.log
+            self.blocklist,
+            cfg.ban_threshold,
+            cfg.ban_window_s,
+            cfg.ban_duration_s,
+            self.log,
+            cfg.ban_loopback,
         )
         self.limiter = RateLimiter(cfg.rate_per_minute, cfg.rate_burst)
         self.job_limiter = RateLimiter(cfg.jobs_per_minute, cfg.jobs_burst)

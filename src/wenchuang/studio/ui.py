@@ -335,7 +335,7 @@ class StudioUI:
         lines = ex.text_lines()
         texts_ = [ln.text for ln in lines] + [""] * (MAX_ROWS - len(lines))
         fonts = [DEFAULT_FONT] * MAX_ROWS
-        colors = [ln.color or "#000000" for ln in lines] + ["#000000"] * (MAX_ROWS - len(lines))
+        colors = [ln.color for ln in lines] + [None] * (MAX_ROWS - len(lines))
         canvas = canvas_with_boxes(ex.width, ex.height, [ln.polygon for ln in lines])
         return [ex.prompt, canvas, DRAW_RECTANGLES, len(lines), ex.width, ex.height, *texts_, *fonts, *colors]
 
@@ -364,7 +364,8 @@ class StudioUI:
                         allow_custom_value=False,
                     )
                 )
-                colors.append(gr.ColorPicker(value="#000000", label=t["color"], scale=1))
+                # no colour = the engine picks an ink that contrasts with the background
+                colors.append(gr.ColorPicker(value=None, label=t["color"], scale=1))
             rows.append(row)
         n.change(lambda k: [gr.update(visible=i < int(k)) for i in range(MAX_ROWS)], n, rows)
         return n, texts_, font_boxes, colors
@@ -416,7 +417,9 @@ class StudioUI:
 
             with gr.Accordion(t["params"], open=False, elem_id="params"):
                 with gr.Row():
-                    image_count = gr.Slider(1, rq.MAX_IMAGE_COUNT, value=4, step=1, label=t["image_count"])
+                    image_count = gr.Slider(
+                        1, rq.MAX_IMAGE_COUNT, value=4, step=1, label=t["image_count"], elem_id="image-count"
+                    )
                     steps = gr.Slider(1, rq.MAX_STEPS, value=20, step=1, label=t["steps"])
                     guidance = gr.Slider(
                         rq.MIN_GUIDANCE, rq.MAX_GUIDANCE, value=9.0, step=0.1, label=t["guidance"]
@@ -486,7 +489,12 @@ class StudioUI:
                         with gr.Column(scale=1):
                             g_out = self._results()
                     ex_gallery = gr.Gallery(
-                        label=t["examples"], columns=6, height=260, allow_preview=False, elem_id="examples"
+                        label=t["examples"],
+                        columns=6,
+                        height=420,
+                        object_fit="contain",
+                        allow_preview=False,
+                        elem_id="examples",
                     )
                     g_reset.click(lambda w, h: blank_canvas(int(w), int(h)), [width, height], g_editor)
                     for side in (width, height):

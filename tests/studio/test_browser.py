@@ -1,0 +1,67 @@
+"""The UI in a real browser: Debian's chromium driven by Playwright (no browser download).
+
+Skipped where either is missing; set up with `apt-get install -y chromium` and `pip install playwright`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from wenchuang.studio.config import StudioConfig
+
+from .test_server import LiveServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def draw_stroke(page, editor_id: str, fx: float, fy: float, width_frac: float) -> None:
+    """One zig-zag brush stroke on the ImageEditor's canvas, starting at (fx, fy) of its size."""
+    page.locator(f"#{editor_id}").get_by_role("button", name="Brush").first.click()
+    canvas = page.locator(f"#{editor_id} canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, 21):
+        page.mouse.move(x0 + k * box["width"] * width_frac / 20, y0 + (k % 2) * 24, steps=2)
+    page.mouse.up()
+
+
+def test_type_draw_generate_and_see_ocr_check(browser, data_dir):
+    cfg = StudioConfig(data_dir=data_dir, render_examples=False)
+    with LiveServer(cfg) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.goto(url.replace("127.0.0.1", "localhost") + "/en/")
+        page.locator("#line-text-0 textarea, #line-text-0 input").first.fill("三星堆", timeout=30_000)
+        draw_stroke(page, "g-canvas", 0.3, 0.35, 0.4)
+        page.locator("#params").get_by_text("Parameters").click()
+        count = page.locator("#image-count input[type=number]")
+        count.fill("2")
+        count.press("Tab")
+        page.locator("#g-run").click()
+        page.wait_for_selector("#ocr table", timeout=30_000)
+        rows = page.locator("#ocr table tbody tr").all_inner_texts()
+        assert len(rows) == 2
+        assert all("三星堆" in r and "✓" in r for r in rows), rows
+        assert page.locator("#results img").count() >= 2
+        page.close()
+    saved = [json.loads(p.read_text()) for p in sorted((data_dir / "gallery").glob("*.json"))]
+    assert len(saved) == 2 and saved[0]["source"] == "ui"
+    (x1, y1), _, (x2, y2), _ = saved[0]["request"]["lines"][0]["polygon"]
+    assert 60 < x1 < 220 and x2 - x1 > 100 and 100 < y1 < 250 and y2 - y1 > 20  # the drawn stroke

@@ -32,6 +32,10 @@ def textured_background(kind: str, size=512, seed=0) -> np.ndarray:
         base = np.stack([245 - 25 * xs * ys, 240 - 15 * ys, 228 - 20 * xs], axis=-1)
         grain = rng.normal(0, 4.0, (size // 4, size // 4, 1)).repeat(4, 0).repeat(4, 1)
         texture = grain * 0.6 + rng.normal(0, 1.0, (size, size, 1))
+    elif kind == "blotches":  # large soft light and dark patches, like an out-of-focus photo
+        field = cv2.GaussianBlur(rng.normal(0, 1, (size, size, 3)).astype(np.float32), (0, 0), 40)
+        base = 180 + field / field.std() * 20
+        texture = rng.normal(0, 2.0, (size, size, 1))
     else:
         raise ValueError(kind)
     return np.clip(base + texture, 0, 255).astype(np.uint8)
@@ -52,6 +56,14 @@ SCENES = [
         [
             ("故宫文创礼品", rect(50, 60, 410, 80), (40, 30, 30)),
             ("Summer Sale", rect(80, 300, 330, 70), (120, 20, 20)),
+        ],
+    ),
+    (
+        "blotches",
+        [
+            ("大字标题", rect(40, 60, 430, 100), (20, 20, 20)),
+            ("Small caption", rect(60, 300, 300, 60), (250, 250, 250)),
+            ("竖排文字", rect(380, 200, 80, 290), (120, 20, 20)),
         ],
     ),
     (

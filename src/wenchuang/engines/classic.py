@@ -421,7 +421,7 @@ def _blend(region: np.ndarray, alpha: np.ndarray, color) -> np.ndarray:
 def segment_strokes(image: np.ndarray, region: np.ndarray):
     """The glyph strokes inside `region` (uint8 {0,1} H x W), dilated a little, and their colour.
 
-    A smooth background (a plane per channel) is fitted to a ring of pixels just outside the
+    A smooth background (a quadratic surface per channel) is fitted to a ring of pixels just outside the
     region; pixels that differ from it by more than an Otsu threshold (never below the ring's own
     noise) are strokes. When that marks most of the region (the region's background differs from
     its surroundings), the minority class of an Otsu split of the grey levels is used instead.
@@ -478,22 +478,27 @@ def segment_strokes(image: np.ndarray, region: np.ndarray):
 
 
 def _fit_background(crop: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """Per channel, colour = a + b*x + c*y fitted to the ring pixels (twice, the second time without
-    the ring pixels that fit worst, e.g. strokes that reach the ring)."""
+    """Per channel, a quadratic surface in x and y fitted to the ring pixels (twice, the second time
+    without the ring pixels that fit worst, e.g. strokes that reach the ring)."""
     h, w = crop.shape[:2]
     ys, xs = np.nonzero(ring)
-    if len(ys) < 3:
+    if len(ys) < 12:
         return np.broadcast_to(np.median(crop.reshape(-1, 3), axis=0), crop.shape).astype(np.float32)
-    design = np.stack([np.ones(len(xs)), xs / w, ys / h], axis=1)
+    design = _poly_terms(xs / w, ys / h)
     values = crop[ys, xs].astype(np.float64)
     coef, *_ = np.linalg.lstsq(design, values, rcond=None)
     residual = np.linalg.norm(values - design @ coef, axis=1)
     keep = residual <= np.percentile(residual, 80)
-    if keep.sum() >= 3:
+    if keep.sum() >= 12:
         coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
-    full = np.stack([np.ones_like(gx), gx / w, gy / h], axis=-1) @ coef
+    full = _poly_terms(gx / w, gy / h) @ coef
     return full.astype(np.float32)
+
+
+def _poly_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """1, x, y, x², xy, y²: a smooth, gently curved surface."""
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
 
 
 def _otsu(values: np.ndarray) -> float:

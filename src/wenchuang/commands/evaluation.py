@@ -112,7 +112,7 @@ def register(subparsers) -> None:
     fid.add_argument("--batch-size", type=int, default=50)
     fid.add_argument("--dims", type=int, default=2048, help="feature block, as pytorch-fid: 64, 192, 768, 2048")
     fid.add_argument("--sqrt-method", choices=("sqrtm", "eigh"), default="sqrtm",
-                     help="sqrtm: pytorch-fid's scipy sqrtm (default); eigh: same trace, about 4x faster")
+                     help="sqrtm: pytorch-fid's scipy sqrtm (default); eigh: same trace, ~3x faster")
     fid.add_argument("--device", default="cpu")
     fid.add_argument("--report", metavar="OUT.json")
     fid.set_defaults(handler=cmd_eval_fid)
@@ -127,7 +127,8 @@ def register(subparsers) -> None:
     bench.add_argument("--steps", type=int, default=20)
     bench.add_argument("--guidance", type=float, default=9.0)
     bench.add_argument("--prompt-template", default="{caption}",
-                       help="prompt from the entry: {caption} (placeholders * removed) and {texts} (quoted lines)")
+                       help="prompt from the entry: {caption} (its * become the quoted lines) and {texts} "
+                            "(the quoted lines)")
     bench.add_argument("--limit", type=int, help="only the first N entries")
     bench.add_argument("--precision", default="engine default", help="recorded in the report (e.g. fp16)")
     bench.add_argument("--shard", metavar="I/N", help="generate only entries with index %% N == I")

@@ -18,7 +18,7 @@ BOX = [[10, 10], [50, 10], [50, 30], [10, 30]]
 def config(model, data, out, **overrides) -> TextConfig:
     settings = dict(
         model=str(model), data=[str(data)], output_dir=str(out), resolution=64, batch_size=4,
-        learning_rate=3e-3, max_steps=40, progress=False, seed=1,
+        learning_rate=5e-3, max_steps=30, progress=False, seed=1,
     )  # fmt: skip
     settings.update(overrides)
     return TextConfig(**settings)
@@ -74,7 +74,9 @@ def test_ocr_loss_adds_a_gradient_to_the_control(tiny_anytext, anyword_data, tmp
             [p.grad.flatten() for p in trainer.controlnet.parameters() if p.grad is not None]
         )
         if weight:
-            assert parts["ocr"] > 0 and float(loss) == pytest.approx(parts["simple"] + parts["ocr"], rel=1e-5)
+            assert parts["ocr"] > 0 and float(loss.detach()) == pytest.approx(
+                parts["simple"] + parts["ocr"], rel=1e-5
+            )
         else:
             assert parts["ocr"] == 0
     assert not torch.allclose(grads[0.0], grads[1.0])
@@ -87,7 +89,7 @@ def test_text_training_overfits_and_loads(tiny_anytext, anyword_data, tmp_path):
     before = trainer.eval_loss()
     result = trainer.train()
     after = trainer.eval_loss()
-    assert result.steps == 40 and after <= 0.5 * before, (before, after)
+    assert result.steps == 30 and after <= 0.5 * before, (before, after)
 
     loaded = AnyTextPipeline.from_pretrained(result.output)
     original = AnyTextPipeline.from_pretrained(tiny_anytext)
@@ -97,7 +99,7 @@ def test_text_training_overfits_and_loads(tiny_anytext, anyword_data, tmp_path):
             assert torch.equal(value, trained[key]), (name, key)
     for key, value in loaded.unet.state_dict().items():
         assert torch.equal(value, original.unet.state_dict()[key]), key  # the base stays frozen
-    assert json.loads((result.output / "training_info.json").read_text())["steps"] == 40
+    assert json.loads((result.output / "training_info.json").read_text())["steps"] == 30
     loaded.set_progress_bar_config(disable=True)
     image = loaded('a sign that reads "AB"', texts=["AB"], polygons=[BOX], width=64, height=64,
                    num_inference_steps=1, generator=torch.Generator().manual_seed(0)).images[0]  # fmt: skip

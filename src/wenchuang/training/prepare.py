@@ -157,20 +157,23 @@ def find_watermarks(image_rgb: np.ndarray, detector: Detector) -> list[dict[str,
 
 
 def remove_regions(image_rgb: np.ndarray, polygons: list) -> np.ndarray:
-    """Inpaint the given text regions away (the classic engine's text removal when available)."""
+    """Erase the text in the given regions: the classic engine's stroke segmentation and inpainting
+    (OpenCV inpainting of the whole dilated regions when that engine is not part of this build)."""
+    h, w = image_rgb.shape[:2]
     try:
         from wenchuang.engines import classic
 
-        remover = getattr(classic, "remove_text_regions", None)
-    except ImportError:
-        remover = None
-    if remover is not None:
-        return np.asarray(remover(image_rgb, polygons))
-    mask = np.zeros(image_rgb.shape[:2], np.uint8)
-    for polygon in polygons:
-        cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float32)).astype(np.int32)], 255)
-    mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=2)
-    return cv2.inpaint(image_rgb, mask, 5, cv2.INPAINT_TELEA)
+        erase = np.zeros((h, w), np.uint8)
+        for polygon in polygons:
+            strokes, _ = classic.segment_strokes(image_rgb, classic.polygon_mask(polygon, w, h))
+            erase |= strokes
+        return classic.inpaint(image_rgb, erase)
+    except (ImportError, AttributeError):
+        mask = np.zeros((h, w), np.uint8)
+        for polygon in polygons:
+            cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float32)).astype(np.int32)], 255)
+        mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=2)
+        return cv2.inpaint(image_rgb, mask, 5, cv2.INPAINT_TELEA)
 
 
 def _output_name(relative: Path, used: set[str]) -> str:

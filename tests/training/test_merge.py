@@ -86,43 +86,51 @@ def test_merge_keeps_vae_and_text_encoder_when_asked(models, tmp_path):
 
 def test_fused_lora_equals_base_plus_scaled_BA(models, tmp_path):
     from diffusers import StableDiffusionPipeline
-    from peft import LoraConfig
+    from peft import LoraConfig, inject_adapter_in_model
     from peft.utils import get_peft_model_state_dict
 
     from wenchuang.anytext.pipeline import AnyTextPipeline
 
-    unet = StableDiffusionPipeline.from_pretrained(models["root"] / "tuned").unet
-    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_v", "proj_in"]))
+    tuned = StableDiffusionPipeline.from_pretrained(models["root"] / "tuned")
+    tuned.unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_v", "proj_in"]))
+    inject_adapter_in_model(LoraConfig(r=2, lora_alpha=2, target_modules=["q_proj"]), tuned.text_encoder)
     torch.manual_seed(5)
     with torch.no_grad():
-        for name, p in unet.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.1)  # B starts at zero; make the LoRA do something
+        for module in (tuned.unet, tuned.text_encoder):
+            for name, p in module.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.1)  # B starts at zero; make the LoRA do something
     StableDiffusionPipeline.save_lora_weights(
-        tmp_path / "lora", unet_lora_layers=get_peft_model_state_dict(unet)
-    )
+        tmp_path / "lora", unet_lora_layers=get_peft_model_state_dict(tuned.unet),
+        text_encoder_lora_layers=get_peft_model_state_dict(tuned.text_encoder),
+    )  # fmt: skip
     lora = load_file(str(tmp_path / "lora" / "pytorch_lora_weights.safetensors"))
 
     out = tmp_path / "fused"
     assert main(["merge", str(models["root"] / "anytext"), str(models["root"] / "tuned"), str(out),
                  "--lora", str(tmp_path / "lora"), "--lora-scale", "0.5"]) == 0  # fmt: skip
-    merged = AnyTextPipeline.from_pretrained(out).unet.state_dict()
-    base = models["tuned"].unet.state_dict()
-    fused_keys = set()
-    for key in lora:
-        if ".lora_A." not in key:
-            continue
-        module = key.removeprefix("unet.").split(".lora_A.")[0]
-        a, b = lora[key], lora[key.replace(".lora_A.", ".lora_B.")]
-        expected = base[f"{module}.weight"] + 0.5 * (b.flatten(1) @ a.flatten(1)).view_as(
-            base[f"{module}.weight"]
-        )
-        torch.testing.assert_close(merged[f"{module}.weight"], expected, atol=1e-6, rtol=1e-5)
-        fused_keys.add(f"{module}.weight")
-    assert len(fused_keys) == sum(".lora_A." in k for k in lora) > 10
-    for key in base.keys() - fused_keys:
-        assert torch.equal(merged[key], base[key]), key
-    _assert_same(AnyTextPipeline.from_pretrained(out).controlnet, models["anytext"].controlnet)
+    merged_pipe = AnyTextPipeline.from_pretrained(out)
+    for part in ("unet", "text_encoder"):
+        merged = {
+            k.removeprefix("text_model."): v for k, v in getattr(merged_pipe, part).state_dict().items()
+        }
+        base = {
+            k.removeprefix("text_model."): v for k, v in getattr(models["tuned"], part).state_dict().items()
+        }
+        fused_keys = set()
+        for key in lora:
+            if not key.startswith(part + ".") or ".lora_A." not in key:
+                continue
+            module = key.removeprefix(part + ".").removeprefix("text_model.").split(".lora_A.")[0]
+            a, b = lora[key], lora[key.replace(".lora_A.", ".lora_B.")]
+            weight = base[f"{module}.weight"]
+            expected = weight + 0.5 * (b.flatten(1) @ a.flatten(1)).view_as(weight)
+            torch.testing.assert_close(merged[f"{module}.weight"], expected, atol=1e-6, rtol=1e-5)
+            fused_keys.add(f"{module}.weight")
+        assert len(fused_keys) == sum(k.startswith(part + ".") and ".lora_A." in k for k in lora) > 1
+        for key in base.keys() - fused_keys:
+            assert torch.equal(merged[key], base[key]), key
+    _assert_same(merged_pipe.controlnet, models["anytext"].controlnet)
 
 
 def test_merge_single_file_community_checkpoint(shared_golden, tmp_path):

@@ -152,3 +152,21 @@ def test_cli_train_style(tiny_sd, style_images, tmp_path, capsys):
         ["train", "style", str(style_images), str(tmp_path / "x"), "--base", str(tiny_sd), "--max-steps", "1"]
     )
     assert code == 2 and "no caption file and no --instance-prompt" in capsys.readouterr().err
+
+
+def test_text_encoder_checkpointing_and_bf16_switches(tiny_sd, style_images, tmp_path):
+    from transformers import CLIPTextModel
+
+    cfg = config(
+        tiny_sd, style_images, tmp_path / "te", method="dreambooth", learning_rate=1e-3, max_steps=2,
+        batch_size=2, train_text_encoder=True, gradient_checkpointing=True, mixed_precision="bf16",
+    )  # fmt: skip
+    trainer = StyleTrainer(cfg)
+    assert trainer.vae.dtype == torch.bfloat16  # frozen weights in the mixed-precision dtype …
+    assert all(p.dtype == torch.float32 for p in trainer.unwrapped["unet"].parameters())  # … trained in fp32
+    assert trainer.unwrapped["unet"].is_gradient_checkpointing
+    result = trainer.train()
+    assert result.steps == 2
+    before = CLIPTextModel.from_pretrained(tiny_sd, subfolder="text_encoder").state_dict()
+    after = CLIPTextModel.from_pretrained(result.output, subfolder="text_encoder").state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the text encoder was trained

@@ -161,6 +161,11 @@ def _register_train_style(sub) -> None:
     )
     p.add_argument("--max-steps", type=int, default=1000)
     p.add_argument("--rank", type=int, default=16, help="LoRA rank")
+    p.add_argument("--lora-alpha", type=float, help="LoRA alpha (default: the rank)")
+    p.add_argument("--lora-conv", action="store_true", help="also adapt the UNet's ResNet convolutions")
+    p.add_argument(
+        "--random-flip", action="store_true", help="mirror images at random (not for text or logos)"
+    )
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--use-8bit-adam", action="store_true", help="bitsandbytes AdamW8bit when installed")
@@ -193,6 +198,9 @@ def _train_style(args) -> int:
         learning_rate=args.lr,
         max_steps=args.max_steps,
         lora_rank=args.rank,
+        lora_alpha=args.lora_alpha,
+        lora_conv=args.lora_conv,
+        random_flip=args.random_flip,
         mixed_precision=args.mixed_precision,
         gradient_checkpointing=args.gradient_checkpointing,
         use_8bit_adam=args.use_8bit_adam,

@@ -185,7 +185,8 @@ class StyleTrainer:
         if cfg.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
             if cfg.train_text_encoder:
-                self.text_encoder.gradient_checkpointing_enable()
+                enable = getattr(self.text_encoder, "activation_checkpointing_enable", None)
+                (enable or self.text_encoder.gradient_checkpointing_enable)()  # transformers 5 renamed it
 
         # frozen weights in the mixed-precision dtype, trained weights in float32
         for module in (self.vae, self.unet, self.text_encoder):

@@ -43,23 +43,24 @@ def draw_stroke(page, editor_id: str, fx: float, fy: float, width_frac: float) -
     page.mouse.up()
 
 
+@pytest.mark.slow
 def test_type_draw_generate_and_see_ocr_check(browser, data_dir):
     cfg = StudioConfig(data_dir=data_dir, render_examples=False)
     with LiveServer(cfg) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
         page.goto(url.replace("127.0.0.1", "localhost") + "/en/")
-        page.locator("#line-text-0 textarea, #line-text-0 input").first.fill("三星堆", timeout=30_000)
+        page.locator("#g-line-0 textarea, #g-line-0 input").first.fill("三星堆", timeout=30_000)
         draw_stroke(page, "g-canvas", 0.3, 0.35, 0.4)
         page.locator("#params").get_by_text("Parameters").click()
         count = page.locator("#image-count input[type=number]")
         count.fill("2")
         count.press("Tab")
         page.locator("#g-run").click()
-        page.wait_for_selector("#ocr table", timeout=30_000)
-        rows = page.locator("#ocr table tbody tr").all_inner_texts()
+        page.wait_for_selector("#g-ocr table", timeout=30_000)
+        rows = page.locator("#g-ocr table tbody tr").all_inner_texts()
         assert len(rows) == 2
         assert all("三星堆" in r and "✓" in r for r in rows), rows
-        assert page.locator("#results img").count() >= 2
+        assert page.locator("#g-results img").count() >= 2
         page.close()
     saved = [json.loads(p.read_text()) for p in sorted((data_dir / "gallery").glob("*.json"))]
     assert len(saved) == 2 and saved[0]["source"] == "ui"

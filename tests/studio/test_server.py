@@ -117,3 +117,23 @@ def test_blocked_loopback_client_refused_by_live_server(data_dir, ip_entry):
     with LiveServer(StudioConfig(data_dir=data_dir, ui=False)) as url:
         assert httpx.get(url + "/api/engines").status_code == 403
         assert httpx.get(url + "/healthz").status_code == 403
+
+
+def test_waiting_clients_do_not_block_the_server(data_dir, fake_engine):
+    from .conftest import FakeEngine
+
+    FakeEngine.gate = threading.Event()
+    payload = {"engine": "fake", "seed": 1, "prompt": "x", "width": 256, "height": 256}
+    with LiveServer(StudioConfig(data_dir=data_dir, ui=False)) as url:
+        with ThreadPoolExecutor(3) as pool:
+            waiting = [
+                pool.submit(httpx.post, url + "/api/generate?wait=true", json=payload, timeout=30)
+                for _ in range(2)
+            ]
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            assert httpx.get(url + "/api/engines", timeout=10).status_code == 200  # not stuck behind them
+            assert time.monotonic() - t0 < 5
+            assert not any(f.done() for f in waiting)
+            FakeEngine.gate.set()
+            assert [f.result().status_code for f in waiting] == [200, 200]

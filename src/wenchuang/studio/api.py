@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from wenchuang import __version__
@@ -134,9 +135,9 @@ def create_app(
             raise RequestError("request", "must be a JSON object")
         return data, data.get("image"), data.get("mask")
 
-    def _job_response(job: Job, wait: bool) -> JSONResponse:
+    async def _job_response(job: Job, wait: bool) -> JSONResponse:
         if wait:
-            if not studio.queue.wait(job, cfg.wait_timeout_s):
+            if not await studio.queue.wait_async(job, cfg.wait_timeout_s):
                 return JSONResponse(job.to_dict(), status_code=202)
             if job.status == "failed":
                 body = job.to_dict()
@@ -170,11 +171,15 @@ def create_app(
         if refused:
             return refused
         data, image_raw, mask_raw = await _read_body(request)
-        image = studio.decode_upload(image_raw, "image")
-        mask = studio.decode_upload(mask_raw, "mask")
-        req, engine, model = studio.build_request(data, mode, image=image, mask=mask)
+
+        def prepare():  # decoding and validation are CPU work: off the event loop
+            image = studio.decode_upload(image_raw, "image")
+            mask = studio.decode_upload(mask_raw, "mask")
+            return studio.build_request(data, mode, image=image, mask=mask)
+
+        req, engine, model = await run_in_threadpool(prepare)
         job = _submit(mode, client, req, engine, model)
-        return job if isinstance(job, JSONResponse) else _job_response(job, wait)
+        return job if isinstance(job, JSONResponse) else await _job_response(job, wait)
 
     @app.post("/api/generate", openapi_extra=_REQUEST_BODY_DOC, tags=["design"])
     async def generate(
@@ -209,11 +214,11 @@ def create_app(
         }
 
     @app.get("/api/gallery", tags=["gallery"])
-    async def gallery(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
+    def gallery(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)):
         return {"items": studio.gallery.list(limit, offset)}
 
     @app.get("/api/gallery.zip", tags=["gallery"])
-    async def gallery_zip(request: Request, ids: str = Query(..., max_length=200 * 32)):
+    def gallery_zip(request: Request, ids: str = Query(..., max_length=200 * 32)):
         id_list = [x for x in ids.split(",") if x]
         if not all(ENTRY_ID.match(x) for x in id_list):
             studio.violations.record(_client(request), "path")
@@ -237,7 +242,7 @@ def create_app(
             return None
 
     @app.get("/api/gallery/{entry_id}", tags=["gallery"])
-    async def gallery_entry(request: Request, entry_id: str):
+    def gallery_entry(request: Request, entry_id: str):
         if _entry_or_404(request, entry_id) is None:
             return _error(404, "no such image")
         try:
@@ -246,7 +251,7 @@ def create_app(
             return _error(404, "no such image")
 
     @app.get("/api/gallery/{entry_id}/image", tags=["gallery"])
-    async def gallery_image(request: Request, entry_id: str, download: bool = False):
+    def gallery_image(request: Request, entry_id: str, download: bool = False):
         if _entry_or_404(request, entry_id) is None:
             return _error(404, "no such image")
         try:
@@ -270,7 +275,7 @@ def create_app(
             return _error(404, "no such image")
         req.validate()
         job = _submit(req.mode, client, req, engine, model)
-        return job if isinstance(job, JSONResponse) else _job_response(job, wait)
+        return job if isinstance(job, JSONResponse) else await _job_response(job, wait)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():

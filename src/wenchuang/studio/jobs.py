@@ -6,6 +6,7 @@ queue raises `QueueFull` with a Retry-After estimate instead of piling up work.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import queue
 import secrets
@@ -39,6 +40,23 @@ class Job:
     result: Any = None
     error: dict[str, str] | None = None
     done_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    _callbacks: list = field(default_factory=list, repr=False)
+    _callback_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def on_done(self, fn: Callable[[], None]) -> None:
+        """Call `fn` (from the worker thread) when the job ends; at once if it already has."""
+        with self._callback_lock:
+            if not self.done_event.is_set():
+                self._callbacks.append(fn)
+                return
+        fn()
+
+    def _finish(self) -> None:
+        with self._callback_lock:
+            self.done_event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for fn in callbacks:
+            fn()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,7 +114,23 @@ class JobQueue:
             return self._jobs.get(job_id)
 
     def wait(self, job: Job, timeout: float | None) -> bool:
+        """Block this thread until the job ends (for worker threads, e.g. the UI's handlers)."""
         return job.done_event.wait(timeout)
+
+    async def wait_async(self, job: Job, timeout: float | None) -> bool:
+        """Wait without blocking the event loop (for async HTTP handlers)."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(True))
+
+        job.on_done(wake)
+        try:
+            await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -142,7 +176,7 @@ class JobQueue:
                 with self._lock:
                     self._running -= 1
                     self._durations = (self._durations + [job.finished - job.started])[-20:]
-                job.done_event.set()
+                job._finish()
 
     def _forget_old(self) -> None:
         now = time.time()

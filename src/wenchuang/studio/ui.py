@@ -340,7 +340,7 @@ class StudioUI:
         return [ex.prompt, canvas, DRAW_RECTANGLES, len(lines), ex.width, ex.height, *texts_, *fonts, *colors]
 
     # -- layout --------------------------------------------------------------------------------
-    def _line_rows(self):
+    def _line_rows(self, prefix: str):
         t = self.t
         fonts = sorted(available_fonts())
         n = gr.Slider(1, MAX_ROWS, value=2, step=1, label=t["n_lines"])
@@ -352,7 +352,7 @@ class StudioUI:
                         label=t["line_text"].format(i + 1),
                         max_length=rq.MAX_CHARS_PER_LINE,
                         scale=4,
-                        elem_id=f"line-text-{i}",
+                        elem_id=f"{prefix}-line-{i}",
                     )
                 )
                 font_boxes.append(
@@ -370,13 +370,20 @@ class StudioUI:
         n.change(lambda k: [gr.update(visible=i < int(k)) for i in range(MAX_ROWS)], n, rows)
         return n, texts_, font_boxes, colors
 
-    def _results(self):
+    def _results(self, prefix: str):
         t = self.t
-        gallery = gr.Gallery(label=t["results"], columns=2, height=420, format="png", elem_id="results")
+        gallery = gr.Gallery(
+            label=t["results"],
+            columns=2,
+            height=480,
+            format="png",
+            object_fit="contain",
+            elem_id=f"{prefix}-results",
+        )
         info = gr.Markdown()
-        ocr = gr.Markdown(label=t["ocr"], elem_id="ocr")
+        ocr = gr.Markdown(label=t["ocr"], elem_id=f"{prefix}-ocr")
         with gr.Accordion(t["debug"], open=False):
-            debug = gr.Gallery(label=t["debug"], columns=3, height=260, format="png")
+            debug = gr.Gallery(label=t["debug"], columns=3, height=260, format="png", object_fit="contain")
         return [gallery, ocr, info, debug]
 
     def _editor(self, label: str, blank: bool, elem_id: str):
@@ -480,14 +487,14 @@ class StudioUI:
                                 max_length=rq.MAX_PROMPT_CHARS,
                                 elem_id="g-prompt",
                             )
-                            g_n, g_texts, g_fonts, g_colors = self._line_rows()
+                            g_n, g_texts, g_fonts, g_colors = self._line_rows("g")
                             g_mode = gr.Radio(draw_choices, value=DRAW_RECTANGLES, label=t["draw_mode"])
                             g_editor = self._editor(t["canvas"], True, "g-canvas")
                             with gr.Row():
                                 g_reset = gr.Button(t["reset_canvas"], size="sm")
                                 g_run = gr.Button(t["run_generate"], variant="primary", elem_id="g-run")
                         with gr.Column(scale=1):
-                            g_out = self._results()
+                            g_out = self._results("g")
                     ex_gallery = gr.Gallery(
                         label=t["examples"],
                         columns=6,
@@ -513,10 +520,10 @@ class StudioUI:
                             e_prompt = gr.Textbox(label=t["prompt"], lines=2, max_length=rq.MAX_PROMPT_CHARS)
                             e_editor = self._editor(t["canvas_edit"], False, "e-canvas")
                             e_mode = gr.Radio(draw_choices, value=DRAW_RECTANGLES, label=t["draw_mode"])
-                            e_n, e_texts, e_fonts, e_colors = self._line_rows()
-                            e_run = gr.Button(t["run_edit"], variant="primary")
+                            e_n, e_texts, e_fonts, e_colors = self._line_rows("e")
+                            e_run = gr.Button(t["run_edit"], variant="primary", elem_id="e-run")
                         with gr.Column(scale=1):
-                            e_out = self._results()
+                            e_out = self._results("e")
                     e_run.click(
                         self.edit,
                         [e_prompt, e_editor, e_mode, e_n, *e_texts, *e_fonts, *e_colors, *params],
@@ -529,26 +536,32 @@ class StudioUI:
                         with gr.Column(scale=1):
                             r_editor = self._editor(t["canvas_remove"], False, "r-canvas")
                             r_mode = gr.Radio(draw_choices, value=DRAW_STROKES, label=t["draw_mode"])
-                            r_all = gr.Checkbox(False, label=t["remove_all"])
-                            r_run = gr.Button(t["run_remove"], variant="primary")
+                            r_all = gr.Checkbox(False, label=t["remove_all"], elem_id="r-all")
+                            r_run = gr.Button(t["run_remove"], variant="primary", elem_id="r-run")
                         with gr.Column(scale=1):
-                            r_out = self._results()
+                            r_out = self._results("r")
                     r_run.click(self.remove, [r_editor, r_mode, r_all, *params], r_out, concurrency_limit=4)
 
                 with gr.Tab(t["tab_gallery"], id="gallery") as gallery_tab:
                     ids = gr.State([])
                     selected = gr.State(None)
                     with gr.Row():
-                        refresh = gr.Button(t["refresh"], size="sm")
+                        refresh = gr.Button(t["refresh"], size="sm", elem_id="h-refresh")
                         zip_btn = gr.Button(t["download_zip"], size="sm")
                         zip_file = gr.File(label=t["download_zip"], interactive=False, height=80)
                     with gr.Row():
-                        history = gr.Gallery(label=t["history"], columns=5, height=460, allow_preview=False)
+                        history = gr.Gallery(
+                            label=t["history"],
+                            columns=5,
+                            height=460,
+                            allow_preview=False,
+                            object_fit="contain",
+                        )
                         with gr.Column():
                             details = gr.JSON(label=t["details"])
                             one_file = gr.File(label=t["download"], interactive=False, height=80)
                             rerun_btn = gr.Button(t["rerun"], variant="primary")
-                    rerun_out = self._results()
+                    rerun_out = self._results("h")
                     refresh.click(self.history, None, [history, ids])
                     gallery_tab.select(self.history, None, [history, ids])
                     history.select(self.select, ids, [selected, details, one_file])

@@ -57,6 +57,12 @@ def test_samples_follow_the_official_dataset(tmp_path, anyword_data):
         for _ in range(60)
     ]
     assert 20 <= sum(masked) <= 40  # the official 50% editing ratio
+    from wenchuang.layout.glyphs import draw_position
+    from wenchuang.training.text import _jitter_position
+
+    plain = draw_position(BOX, 64, 64)
+    areas = {float(_jitter_position(plain, BOX, 512, random.Random(s)).sum()) for s in range(40)}
+    assert min(areas) < plain.sum() < max(areas) and plain.sum() in areas  # eroded, unchanged, dilated
     items = load_anyword_items([str(anyword_data)])
     assert [p.name for p, _ in items] == ["0.png", "1.png", "2.png", "3.png"]
 

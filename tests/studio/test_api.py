@@ -302,7 +302,10 @@ def test_openapi_docs(data_dir):
     spec = client.get("/openapi.json").json()
     assert {"/api/generate", "/api/edit", "/api/jobs/{job_id}", "/api/engines"} <= set(spec["paths"])
     assert "multipart/form-data" in spec["paths"]["/api/edit"]["post"]["requestBody"]["content"]
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/api/generate" in page.text and "三星堆" in page.text
+    assert "<script" not in page.text and "cdn" not in page.text.lower()  # nothing loaded from elsewhere
+    assert client.get("/redoc").status_code == 404
 
 
 @pytest.mark.parametrize("length", ["999999999999", "abc"])

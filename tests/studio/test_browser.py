@@ -48,6 +48,8 @@ def test_type_draw_generate_and_see_ocr_check(browser, data_dir):
     cfg = StudioConfig(data_dir=data_dir, render_examples=False)
     with LiveServer(cfg) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        origins = set()
+        page.on("request", lambda req: origins.add(req.url.split("/")[2]))
         page.goto(url.replace("127.0.0.1", "localhost") + "/en/")
         page.locator("#g-line-0 textarea, #g-line-0 input").first.fill("三星堆", timeout=30_000)
         draw_stroke(page, "g-canvas", 0.3, 0.35, 0.4)
@@ -62,6 +64,7 @@ def test_type_draw_generate_and_see_ocr_check(browser, data_dir):
         assert all("三星堆" in r and "✓" in r for r in rows), rows
         assert page.locator("#g-results img").count() >= 2
         page.close()
+    assert origins == {url.split("/")[2].replace("127.0.0.1", "localhost")}  # nothing fetched from elsewhere
     saved = [json.loads(p.read_text()) for p in sorted((data_dir / "gallery").glob("*.json"))]
     assert len(saved) == 2 and saved[0]["source"] == "ui"
     (x1, y1), _, (x2, y2), _ = saved[0]["request"]["lines"][0]["polygon"]

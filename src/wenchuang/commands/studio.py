@@ -159,6 +159,17 @@ def _block_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _guard_pillow(max_pixels: int) -> None:
+    """In the server process, every image Pillow opens (the UI's uploads go through Gradio's own
+    decoding) is refused above the studio's pixel limit, instead of Pillow's far larger default."""
+    import warnings
+
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -202,6 +213,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "  No --auth-token given: strongly recommended (e.g. --auth-token random).", file=sys.stderr
             )
         print(bar, file=sys.stderr)
+    _guard_pillow(config.max_upload_pixels)
     app = create_app(config)
     shown = "127.0.0.1" if local or config.host == "0.0.0.0" else config.host
     url = f"http://{shown}:{config.port}/" + (f"?token={token}" if token else "")

@@ -18,11 +18,12 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from wenchuang import __version__
 from wenchuang.errors import ImageError, RequestError, WenchuangError
 from wenchuang.layout.fonts import available_fonts
+from wenchuang.studio.apidocs import render_docs
 from wenchuang.studio.config import StudioConfig
 from wenchuang.studio.gallery import ENTRY_ID, check_entry_id
 from wenchuang.studio.jobs import JOB_ID_LENGTH, Job, QueueFull
@@ -92,7 +93,14 @@ def create_app(
         title="Wenchuang Studio API",
         version=__version__,
         description="Images with exactly-right text. Local-first; see docs/studio.md.",
+        docs_url=None,  # FastAPI's Swagger UI and ReDoc load scripts from a CDN: served locally instead
+        redoc_url=None,
     )
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs():
+        return HTMLResponse(render_docs(app.openapi()))
+
     app.state.studio = studio
 
     @app.exception_handler(RequestError)

@@ -163,3 +163,15 @@ def make_optimizer(
 
 def weight_dtype(mixed_precision: str) -> torch.dtype:
     return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
+
+
+def make_accelerator(mixed_precision: str):
+    """An accelerate Accelerator. accelerate keeps one process-wide state; a second trainer in the same
+    process with another precision (a studio, the tests) would be refused, so that state is reset."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if state and str(state.get("_mixed_precision", mixed_precision)) != mixed_precision:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision)

@@ -123,7 +123,6 @@ class StyleTrainer:
     """Set up once (`__init__`), then `train()`; `eval_loss()` measures a fixed batch."""
 
     def __init__(self, config: StyleConfig):
-        from accelerate import Accelerator
 
         self.config = cfg = config
         if cfg.method not in ("lora", "dreambooth"):
@@ -146,7 +145,7 @@ class StyleTrainer:
         if cfg.prior_preservation and not (cfg.class_prompt and cfg.class_dir):
             raise WenchuangError("prior preservation needs --class-prompt and --class-dir")
 
-        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+        self.accelerator = common.make_accelerator(cfg.mixed_precision)
         torch.manual_seed(cfg.seed)  # LoRA initialisation
         self.device = self.accelerator.device
         self.dtype = common.weight_dtype(cfg.mixed_precision)

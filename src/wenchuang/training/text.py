@@ -217,7 +217,6 @@ def build_sample(image_path: Path, entry: dict, cfg: TextConfig, rng: random.Ran
 
 class TextTrainer:
     def __init__(self, config: TextConfig):
-        from accelerate import Accelerator
         from diffusers import DDPMScheduler
 
         from wenchuang.anytext.pipeline import AnyTextPipeline
@@ -236,7 +235,7 @@ class TextTrainer:
         if pipe.recognizer is None or pipe.text_embedding is None:
             raise ModelError(f"{cfg.model}: the pipeline has no recognizer/text_embedding to train with")
         self.pipe = pipe
-        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+        self.accelerator = common.make_accelerator(cfg.mixed_precision)
         self.device = self.accelerator.device
         self.dtype = common.weight_dtype(cfg.mixed_precision)
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)

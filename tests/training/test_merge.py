@@ -181,3 +181,38 @@ def test_merge_refuses_a_base_of_other_shapes(models, tmp_path, capsys):
         merge_into_anytext(models["root"] / "anytext", tmp_path / "empty", tmp_path / "z")
     code = main(["merge", str(models["root"] / "anytext"), str(tmp_path / "nothing"), str(tmp_path / "y")])
     assert code == 2 and "no such file or folder" in capsys.readouterr().err
+
+
+def test_style_lora_from_train_style_merges_into_anytext(models, tmp_path):
+    """End to end: a LoRA written by `train style` (conv targets and text encoder included) fuses."""
+    import numpy as np
+    from PIL import Image
+
+    from wenchuang.anytext.pipeline import AnyTextPipeline
+    from wenchuang.training.style import StyleConfig, train_style
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((64, 64, 3), 60 * i + 40, np.uint8)).save(images / f"{i}.png")
+    result = train_style(StyleConfig(
+        base=str(models["root"] / "tuned"), data_dir=str(images), output_dir=str(tmp_path / "lora"),
+        instance_prompt="sxd style", resolution=64, batch_size=2, max_steps=2, learning_rate=1e-2,
+        lora_rank=2, lora_conv=True, train_text_encoder=True, progress=False,
+    ))  # fmt: skip
+    merge_into_anytext(
+        models["root"] / "anytext", models["root"] / "tuned", tmp_path / "out", lora=result.output
+    )
+    merged = AnyTextPipeline.from_pretrained(tmp_path / "out")
+    base = models["tuned"]
+    for part in ("unet", "text_encoder"):
+        changed = [
+            k
+            for k, v in getattr(merged, part).state_dict().items()
+            if not torch.equal(v, getattr(base, part).state_dict()[k])
+        ]
+        assert changed, part
+    merged.set_progress_bar_config(disable=True)
+    image = merged('a sign that reads "AB"', texts=["AB"], polygons=[[(8, 8), (56, 8), (56, 40), (8, 40)]],
+                   width=64, height=64, num_inference_steps=1).images[0]  # fmt: skip
+    assert image.shape == (64, 64, 3)

@@ -159,3 +159,18 @@ def test_examples_are_rendered_by_the_classic_engine(tmp_path):
     image = renderer.render_one(EXAMPLES[0])
     assert image.shape == (EXAMPLES[0].height, EXAMPLES[0].width, 3)
     assert [ex.key for ex, _ in renderer.ready()] == [EXAMPLES[0].key]
+
+
+def test_files_uploaded_through_gradio_are_never_rendered_as_pages(data_dir):
+    from wenchuang.studio.api import create_app
+
+    app = create_app(StudioConfig(data_dir=data_dir, render_examples=False))
+    client = TestClient(app, base_url="http://127.0.0.1:7860", client=("127.0.0.1", 5000))
+    html = b"<html><script>alert(1)</script></html>"
+    path = client.post("/zh/gradio_api/upload", files={"files": ("x.html", html, "text/html")}).json()[0]
+    assert path.startswith(str(data_dir))  # inside the data folder
+    r = client.get("/zh/gradio_api/file=" + path)
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["content-disposition"] == "attachment"
+    assert r.headers["content-security-policy"] == "sandbox"
+    assert r.headers["x-content-type-options"] == "nosniff"

@@ -124,8 +124,7 @@ class SecurityMiddleware:
                     scope, receive, send, 413, f"request body larger than {cfg.max_body_bytes} bytes"
                 )
             receive = self._limited_receive(receive, cfg.max_body_bytes)
-            if set_cookie:
-                send = self._with_cookie(send, cfg.auth_token)
+            send = self._with_headers(send, cfg.auth_token if set_cookie else None, "/file=" in path)
         return await self.app(scope, receive, send)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -156,12 +155,37 @@ class SecurityMiddleware:
         return False, False, False
 
     @staticmethod
-    def _with_cookie(send, token: str):
+    def _with_headers(send, cookie_token: str | None, served_file: bool):
+        """Security headers on every answer; the token cookie on the first visit; and files served by
+        Gradio's file route that are not images are sent as sandboxed downloads, never rendered in this
+        origin (an uploaded HTML file would otherwise run as a page of the studio)."""
+
         async def wrapped(message):
             if message["type"] == "http.response.start":
-                value = f"{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
                 message = dict(message)
-                message["headers"] = list(message.get("headers", [])) + [(b"set-cookie", value.encode())]
+                headers = [(k, v) for k, v in message.get("headers", [])]
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"SAMEORIGIN"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                if served_file:
+                    ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"").lower()
+                    if not ctype.startswith(b"image/") or b"svg" in ctype:
+                        headers = [
+                            (k, v)
+                            for k, v in headers
+                            if k.lower() not in (b"content-type", b"content-disposition")
+                        ]
+                        extra += [
+                            (b"content-type", b"application/octet-stream"),
+                            (b"content-disposition", b"attachment"),
+                        ]
+                    extra.append((b"content-security-policy", b"sandbox"))
+                if cookie_token:
+                    value = f"{TOKEN_COOKIE}={cookie_token}; Path=/; HttpOnly; SameSite=Strict"
+                    extra.append((b"set-cookie", value.encode()))
+                message["headers"] = headers + extra
             await send(message)
 
         return wrapped

@@ -406,7 +406,8 @@ class StudioUI:
         t, studio = self.t, self.studio
         # engine readiness is looked up when the page loads, not here: server start stays fast
         engine_choices = [(t["auto_engine"], "")] + [(n, n) for n in registry.engine_names()]
-        with gr.Blocks(title="Wenchuang Studio", analytics_enabled=False) as demo:
+        # delete_cache: every hour, Gradio removes its temporary files older than a day
+        with gr.Blocks(title="Wenchuang Studio", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
             with gr.Row():
                 gr.Markdown(f"## {t['title']}\n{t['local']}  ·  {t['switch']}")
             with gr.Row():

@@ -174,3 +174,23 @@ def test_files_uploaded_through_gradio_are_never_rendered_as_pages(data_dir):
     assert r.headers["content-disposition"] == "attachment"
     assert r.headers["content-security-policy"] == "sandbox"
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_gradio_file_route_refuses_paths_outside_the_data_folder(data_dir, tmp_path):
+    from wenchuang.studio.api import create_app
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    app = create_app(StudioConfig(data_dir=data_dir, render_examples=False))
+    client = TestClient(app, base_url="http://127.0.0.1:7860", client=("127.0.0.1", 5000))
+    gallery = data_dir / "gallery"
+    for target in (
+        str(secret),
+        f"{gallery}/../../secret.txt",
+        f"{gallery}/%2e%2e/%2e%2e/secret.txt",
+        "/etc/passwd",
+    ):
+        for lang in ("zh", "en"):
+            r = client.get(f"/{lang}/gradio_api/file={target}")
+            assert r.status_code in (403, 404), (target, r.status_code)
+            assert "top secret" not in r.text and "root:" not in r.text

@@ -77,7 +77,9 @@ def main() -> int:
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
         print(done.stdout.strip())
         print(f"input {size_mb:.1f} MB, output {dst.stat().st_size / 2**20:.1f} MB")
-        print(f"filter wall time {elapsed:.1f} s ({args.entries / elapsed:,.0f} entries/s); peak RSS {peak_mb:.0f} MB")
+        print(
+            f"filter wall time {elapsed:.1f} s ({args.entries / elapsed:,.0f} entries/s); peak RSS {peak_mb:.0f} MB"
+        )
         return 0 if peak_mb <= 300 else 1
 
 

@@ -148,3 +148,14 @@ def test_bad_yaml_is_a_model_error(tmp_path):
     path.write_text("model: {params: {}}\n")
     with pytest.raises(ModelError, match="not an AnyText model yaml"):
         AnyTextConfig.from_yaml(path)
+
+
+def test_official_ckpt_file_loads_like_the_safetensors_file(shared_golden, tmp_path):
+    from safetensors.torch import load_file
+
+    state = load_file(str(shared_golden / "anytext_tiny.safetensors"))
+    ckpt = tmp_path / "anytext_tiny.ckpt"
+    torch.save({"state_dict": state, "epoch": 3}, ckpt)
+    loaded = convert.load_checkpoint(ckpt)
+    assert loaded.keys() == state.keys()
+    assert all(torch.equal(loaded[k], state[k]) for k in state)

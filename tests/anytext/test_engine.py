@@ -127,3 +127,23 @@ def test_cli_missing_model_and_offline_download_are_one_line_errors(tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and "anytext_v1.1.ckpt" in err and str(tmp_path / "weights") in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_edit_with_the_anytext_engine(tiny_model_dir, tmp_path, capsys):
+    from wenchuang.cli import main
+    from wenchuang.images import save_image_atomic
+
+    rng = np.random.default_rng(2)
+    original = rng.integers(0, 256, size=(256, 320, 3), dtype=np.uint8)
+    save_image_atomic(tmp_path / "in.png", original)
+    out = tmp_path / "out"
+    code = main([
+        "edit", "--engine", "anytext", "--model", str(tiny_model_dir), "--image", str(tmp_path / "in.png"),
+        "--text", "茶", "--position", "60,40,196,110", "--steps", "2", "--seed", "3", "--out", str(out),
+    ])
+    assert code == 0, capsys.readouterr().err
+    from PIL import Image
+
+    result = np.asarray(Image.open(sorted(out.glob("*.png"))[0]).convert("RGB"))
+    assert result.shape == original.shape
+    assert np.array_equal(result[150:], original[150:])

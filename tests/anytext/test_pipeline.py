@@ -198,3 +198,26 @@ def test_drawn_mask_and_quoted_prompt_give_the_lines_in_reading_order(tiny_pipe,
     assert max(y for _, y in seen["polygons"][0]) < 100 < min(y for _, y in seen["polygons"][1])
     with pytest.raises(RequestError, match="2 drawn region"):
         tiny_pipe('a sign that reads "one"', draw_pos=draw, width=256, height=256, num_inference_steps=1)
+
+
+def test_revised_positions_follow_the_rendered_glyphs(make_conditions):
+    from wenchuang.anytext.pipeline import revised_conditions
+
+    cond = make_conditions(["AB"], [(20, 20, 236, 120)], 256, 256)
+    # glyph strokes only in the middle of the drawn box
+    glyph = np.zeros((512, 512), np.float32)
+    glyph[100:180:4, 150:350] = 1
+    cond.glyphs[0] = glyph
+    revised, warnings = revised_conditions(cond)
+    assert warnings == []
+    ys, xs = np.nonzero(revised.positions[0])
+    assert 45 <= ys.min() <= 55 and 85 <= ys.max() <= 95  # glyph rows 100-180 at half scale
+    assert 70 <= xs.min() <= 80 and 170 <= xs.max() <= 180
+    assert np.array_equal(revised.hint, revised.positions[0])
+    # glyph strokes in two separate places cannot be one box: the drawn position is kept
+    glyph2 = np.zeros((512, 512), np.float32)
+    glyph2[40:60, 40:80] = 1
+    glyph2[400:420, 400:440] = 1
+    cond.glyphs[0] = glyph2
+    kept, warnings = revised_conditions(cond)
+    assert np.array_equal(kept.positions[0], cond.positions[0]) and "line 1" in warnings[0]

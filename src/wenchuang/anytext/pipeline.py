@@ -66,6 +66,7 @@ class AnyTextPipelineOutput(BaseOutput):
 
     images: Any
     debug: dict[str, np.ndarray] = field(default_factory=dict)  # glyphs, positions, masked input
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_texts(texts: Sequence[str]) -> None:
@@ -253,6 +254,7 @@ class AnyTextPipeline(DiffusionPipeline):
         extra_prompt: str = DEFAULT_EXTRA_PROMPT,
         negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
         keep_unmasked: bool = True,
+        revise_positions: bool = False,
         feather: int = 8,
         font=None,
         conditions: AnyTextConditions | None = None,
@@ -276,6 +278,8 @@ class AnyTextPipeline(DiffusionPipeline):
             strength: control strength (official `strength`, scales every control residual).
             generator: one generator (official order: masked-latent noise, then all initial noise)
                 or one per image.
+            revise_positions: generate only; each line's position becomes the rotated bounding box of
+                its rendered glyphs (the official demo's "revise position").
             keep_unmasked: edit only; outside the edit regions grown and feathered by `feather`
                 pixels, the output keeps the uploaded pixels exactly (output at the uploaded size).
             output_type: "np" (uint8 arrays) or "latent".
@@ -292,7 +296,7 @@ class AnyTextPipeline(DiffusionPipeline):
             original = np.asarray(image)
             if original.dtype != np.uint8 or original.ndim != 3 or original.shape[2] != 3:
                 raise RequestError("image", "must be an H x W x 3 uint8 RGB array")
-            work = resize_for_edit(original)
+            work = resize_for_edit(original.clip(1, 255))  # the official demo clips before resizing
             height, width = work.shape[:2]
             sx, sy = width / original.shape[1], height / original.shape[0]
         else:
@@ -318,6 +322,10 @@ class AnyTextPipeline(DiffusionPipeline):
             conditions = build_conditions(texts, scaled, width, height, font=font)
         else:
             check_texts(conditions.texts)
+
+        warnings: list[str] = []
+        if revise_positions and not edit:
+            conditions, warnings = revised_conditions(conditions)
 
         # masked image -> latent (posterior sample, first randn of the generator)
         hint = conditions.hint
@@ -377,7 +385,7 @@ class AnyTextPipeline(DiffusionPipeline):
         }
         if output_type == "latent":
             self.maybe_free_model_hooks()
-            return AnyTextPipelineOutput(images=latents, debug=debug)
+            return AnyTextPipelineOutput(images=latents, debug=debug, warnings=warnings)
 
         decoded = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
         images = (decoded.float().permute(0, 2, 3, 1) * 127.5 + 127.5).cpu().numpy().clip(0, 255).astype(np.uint8)
@@ -385,7 +393,7 @@ class AnyTextPipeline(DiffusionPipeline):
         result = list(images)
         if edit and keep_unmasked:
             result = [keep_outside_mask(original, img, hint, feather) for img in result]
-        return AnyTextPipelineOutput(images=result, debug=debug)
+        return AnyTextPipelineOutput(images=result, debug=debug, warnings=warnings)
 
     # ------------------------------------------------------------------ one denoising step
     def predict_noise(
@@ -427,6 +435,36 @@ class AnyTextPipeline(DiffusionPipeline):
         if "generator" in params:
             kwargs["generator"] = generator
         return kwargs
+
+
+def revised_conditions(conditions: AnyTextConditions) -> tuple[AnyTextConditions, list[str]]:
+    """Positions replaced by the rotated bounding box of each line's rendered glyphs.
+
+    The glyph canvas is brought to the image size, its strokes joined by a morphological closing
+    (kernel a tenth of the image), and the single outer contour's minimum-area rectangle becomes the
+    new position. A line whose glyphs do not form one region keeps its position (with a warning).
+    """
+    import cv2
+
+    positions, warnings = [], []
+    for i, (glyph, position) in enumerate(zip(conditions.glyphs, conditions.positions, strict=True)):
+        height, width = position.shape
+        small = cv2.resize(glyph.astype(np.float32), (width, height))
+        ink = (small * 255).astype(np.uint8)
+        kernel = np.ones((max(1, height // 10), max(1, width // 10)), np.uint8)
+        closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, kernel, iterations=1)
+        contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if len(contours) != 1:
+            warnings.append(f"could not revise the position of line {i + 1}; it is used as drawn")
+            positions.append(position)
+            continue
+        box = np.round(cv2.boxPoints(cv2.minAreaRect(contours[0]))).astype(np.int32)
+        revised = np.zeros((height, width), np.uint8)
+        cv2.fillPoly(revised, [box], 1)
+        positions.append(revised.astype(np.float32))
+    hint = np.clip(np.sum(positions, axis=0), 0, 1).astype(np.float32) if positions else conditions.hint
+    revised_cond = AnyTextConditions(conditions.texts, conditions.glyphs, conditions.gly_lines, positions, hint)
+    return revised_cond, warnings
 
 
 def _quoted_texts(prompt: str) -> list[str]:

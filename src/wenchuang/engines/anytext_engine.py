@@ -125,8 +125,6 @@ class AnyTextEngine:
         seeds = request.resolved_seeds()
         generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
         warnings: list[str] = []
-        if request.revise_positions:
-            warnings.append("revise_positions is not supported by the anytext engine; positions were used as drawn")
         if len(fonts) > 1 and len(set(fonts)) > 1:
             warnings.append(f"one font per image: all lines use {font}")
 
@@ -147,8 +145,10 @@ class AnyTextEngine:
             extra_prompt=request.extra_prompt,
             negative_prompt=request.negative_prompt,
             keep_unmasked=request.keep_unmasked,
+            revise_positions=request.revise_positions,
             font=font,
         )
+        warnings += out.warnings
         timings["sampling"] = time.perf_counter() - start
 
         start = time.perf_counter()

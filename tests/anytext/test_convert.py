@@ -159,3 +159,24 @@ def test_official_ckpt_file_loads_like_the_safetensors_file(shared_golden, tmp_p
     loaded = convert.load_checkpoint(ckpt)
     assert loaded.keys() == state.keys()
     assert all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+def test_legacy_pickle_format_ckpt_loads_too(tmp_path):
+    path = tmp_path / "legacy.ckpt"
+    torch.save({"state_dict": {"betas": torch.ones(2)}}, path, _use_new_zipfile_serialization=False)
+    assert torch.equal(convert.load_checkpoint(path)["betas"], torch.ones(2))
+
+
+def test_pipeline_loads_the_official_checkpoint_directly(shared_golden):
+    from wenchuang.anytext.pipeline import AnyTextPipeline
+
+    pipe = AnyTextPipeline.from_official_checkpoint(
+        shared_golden / "anytext_tiny.safetensors",
+        yaml_path=shared_golden / "anytext_sd15_tiny.yaml",
+        tokenizer_dir=shared_golden / "tokenizer",
+    )
+    assert pipe.text_embedding.config.projection == "linear_layernorm"  # the golden's upstream layout
+    assert pipe.unet.config.block_out_channels == (32, 32, 64, 64) or list(
+        pipe.unet.config.block_out_channels
+    ) == [32, 32, 64, 64]
+    assert pipe.unet.dtype == torch.float32

@@ -75,7 +75,7 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
             state = load_file(str(path))
         else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+            state = _torch_load(path)
     except Exception as exc:  # any unreadable file is the user's wrong input, not our bug
         raise ModelError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -83,6 +83,16 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"{path} does not hold a state dict of tensors")
     return state
+
+
+def _torch_load(path: Path):
+    """weights_only=True always; memory-mapped when the file is in the zip format (older files are not)."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc) and "zip" not in str(exc):
+            raise
+        return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 # ---------------------------------------------------------------------------- renaming rules

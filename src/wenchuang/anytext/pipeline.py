@@ -208,6 +208,22 @@ class AnyTextPipeline(DiffusionPipeline):
                     torch.nn.Module.to(module, dtype=torch_dtype)
         return pipe
 
+    @classmethod
+    def from_official_checkpoint(
+        cls,
+        path,
+        *,
+        yaml_path=None,
+        tokenizer_dir=None,
+        torch_dtype: torch.dtype = torch.float32,
+    ) -> AnyTextPipeline:
+        """Load `anytext_v1.1.ckpt` (or an official-format .safetensors) directly, converting on the fly."""
+        from wenchuang.anytext.convert import convert_anytext_checkpoint
+
+        return convert_anytext_checkpoint(
+            path, yaml_path=yaml_path, tokenizer_dir=tokenizer_dir, torch_dtype=torch_dtype
+        )
+
     # ------------------------------------------------------------------ memory switches
     def enable_vae_tiling(self) -> None:
         """Decode and encode large images tile by tile (less memory)."""

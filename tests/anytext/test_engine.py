@@ -51,6 +51,12 @@ def test_status_finds_a_converted_folder_and_an_official_checkpoint(tiny_model_d
     ckpt = tmp_path / "anytext_v1.1.ckpt"
     ckpt.write_bytes(b"")
     ready, detail = anytext_engine.engine_status(str(tmp_path))
+    if not ready:  # no CLIP tokenizer in this machine's Hugging Face cache: the status says so
+        assert "no CLIP tokenizer" in detail and "openai/clip-vit-large-patch14" in detail
+    (tmp_path / "tokenizer").mkdir()
+    for name in ("vocab.json", "merges.txt"):
+        (tmp_path / "tokenizer" / name).write_text("{}" if name == "vocab.json" else "#version: 0.2\n")
+    ready, detail = anytext_engine.engine_status(str(tmp_path))
     assert ready and "official checkpoint" in detail
 
 

@@ -27,6 +27,13 @@ def engine_status(model: str | None = None) -> tuple[bool, str]:
         where = locate_model(model)
     except ModelError as exc:
         return False, str(exc)
+    if where.kind == "checkpoint" and where.tokenizer is None:
+        from wenchuang.anytext.text_parts import load_tokenizer
+
+        try:  # the official checkpoint needs CLIP's tokenizer files besides it
+            load_tokenizer(None)
+        except ModelError as exc:
+            return False, f"AnyText checkpoint at {where.path}, but {exc}"
     device = "GPU" if _cuda_available() else "CPU (slow: minutes per image)"
     kind = "converted pipeline" if where.kind == "pipeline" else "official checkpoint, converted when loaded"
     return True, f"AnyText weights at {where.path} ({kind}); runs on {device}"

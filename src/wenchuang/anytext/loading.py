@@ -144,6 +144,14 @@ def download_weights(
             f"cannot download {repo or DEFAULT_REPO} ({type(exc).__name__}); on a connected machine fetch "
             f"anytext_v1.1.ckpt from Hugging Face {repo or DEFAULT_REPO} or ModelScope {MODELSCOPE_REPO} "
             f"and put it in {target} (then `wenchuang convert anytext {target / 'anytext_v1.1.ckpt'} OUT_DIR` "
-            f"or pass --model {target})"
+            f"or pass --model {target}){_modelscope_hint()}"
         ) from None
     return Path(folder)
+
+
+def _modelscope_hint() -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("modelscope") is not None:
+        return "; ModelScope is installed: try --source modelscope"
+    return ""

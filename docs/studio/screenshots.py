@@ -1,7 +1,7 @@
 """Take the screenshots in docs/studio/ (one per tab), with Debian's chromium driven by Playwright.
 
     apt-get install -y chromium && pip install playwright      # no browser download
-    python docs/studio/screenshots.py                          # writes docs/studio/*.png
+    python docs/studio/screenshots.py                          # writes docs/studio/*.jpg
 
 Starts `wenchuang serve` on a spare port with a temporary data folder (classic engine, no weights).
 """
@@ -73,7 +73,7 @@ def main() -> int:
             page.locator("#g-run").click()
             page.wait_for_selector("#g-ocr table", timeout=60_000)
             page.wait_for_timeout(1000)
-            page.screenshot(path=str(HERE / "generate_zh.png"), full_page=True)
+            page.screenshot(path=str(HERE / "generate_zh.jpg"), full_page=True, type="jpeg", quality=80)
 
             # Generate (English): type a line, draw a box
             page.goto(url + "/en/")
@@ -82,7 +82,7 @@ def main() -> int:
             page.locator("#g-run").click()
             page.wait_for_selector("#g-ocr table", timeout=60_000)
             page.wait_for_timeout(1000)
-            page.screenshot(path=str(HERE / "generate_en.png"), full_page=True)
+            page.screenshot(path=str(HERE / "generate_en.jpg"), full_page=True, type="jpeg", quality=80)
 
             # Edit text: upload an example preview, paint over its first line, new text
             page.goto(url + "/en/")
@@ -93,7 +93,7 @@ def main() -> int:
             page.locator("#e-run").click()
             page.wait_for_selector("#e-ocr table", timeout=60_000)
             page.wait_for_timeout(1000)
-            page.screenshot(path=str(HERE / "edit_en.png"), full_page=True)
+            page.screenshot(path=str(HERE / "edit_en.jpg"), full_page=True, type="jpeg", quality=80)
 
             # Remove text: upload, remove all detected text
             page.get_by_role("tab", name="Remove text").click()
@@ -102,12 +102,15 @@ def main() -> int:
             page.locator("#r-run").click()
             page.wait_for_selector("#r-ocr table", timeout=60_000)
             page.wait_for_timeout(1000)
-            page.screenshot(path=str(HERE / "remove_en.png"), full_page=True)
+            page.screenshot(path=str(HERE / "remove_en.jpg"), full_page=True, type="jpeg", quality=80)
 
             # Gallery
             page.get_by_role("tab", name="Gallery").click()
-            page.wait_for_timeout(2000)
-            page.screenshot(path=str(HERE / "gallery_en.png"), full_page=True)
+            page.locator("#h-refresh").click()
+            page.wait_for_selector("#history img", timeout=30_000)
+            page.locator("#history img").first.click(timeout=30_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(HERE / "gallery_en.jpg"), full_page=True, type="jpeg", quality=80)
             browser.close()
     finally:
         server.terminate()

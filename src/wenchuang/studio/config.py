@@ -32,8 +32,8 @@ class StudioConfig:
     allowed_hosts: tuple[str, ...] = ()  # extra Host names accepted besides localhost names
     trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs whose X-Forwarded-For is believed
     # rate limiting (token bucket per client)
-    rate_per_minute: float = 120.0  # sustained requests per minute per client
-    rate_burst: int = 40  # bucket size
+    rate_per_minute: float = 600.0  # sustained requests per minute per client (the UI alone makes many)
+    rate_burst: int = 300  # bucket size
     jobs_per_minute: float = 30.0  # sustained generate/edit submissions per minute per client
     jobs_burst: int = 8
     # automatic temporary bans

@@ -549,7 +549,7 @@ class StudioUI:
                     with gr.Row():
                         refresh = gr.Button(t["refresh"], size="sm", elem_id="h-refresh")
                         zip_btn = gr.Button(t["download_zip"], size="sm")
-                        zip_file = gr.File(label=t["download_zip"], interactive=False, height=80)
+                        zip_file = gr.File(label=t["download_zip"], interactive=False, height=60)
                     with gr.Row():
                         history = gr.Gallery(
                             label=t["history"],
@@ -557,6 +557,7 @@ class StudioUI:
                             height=460,
                             allow_preview=False,
                             object_fit="contain",
+                            elem_id="history",
                         )
                         with gr.Column():
                             details = gr.JSON(label=t["details"])

@@ -120,18 +120,18 @@ def create_app(
     async def _read_body(request: Request) -> tuple[dict[str, Any], Any, Any]:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "multipart/form-data":
-            form = await request.form(max_files=2, max_fields=4, max_part_size=cfg.max_upload_bytes)
-            try:
-                data = json.loads(form.get("request") or "{}")
-            except ValueError:
-                raise RequestError("request", "the 'request' field must be JSON") from None
-            files = {}
-            for name in ("image", "mask"):
-                item = form.get(name)
-                if item is not None and hasattr(item, "read"):
-                    files[name] = await item.read()
-                elif isinstance(item, str) and item:
-                    files[name] = item  # base64 in a plain field
+            async with request.form(max_files=2, max_fields=4, max_part_size=cfg.max_upload_bytes) as form:
+                try:
+                    data = json.loads(form.get("request") or "{}")
+                except ValueError:
+                    raise RequestError("request", "the 'request' field must be JSON") from None
+                files = {}
+                for name in ("image", "mask"):
+                    item = form.get(name)
+                    if item is not None and hasattr(item, "read"):
+                        files[name] = await item.read()
+                    elif isinstance(item, str) and item:
+                        files[name] = item  # base64 in a plain field
             return data, files.get("image"), files.get("mask")
         if ctype not in ("application/json", ""):
             raise RequestError("request", "send application/json or multipart/form-data")

@@ -194,3 +194,36 @@ def test_gradio_file_route_refuses_paths_outside_the_data_folder(data_dir, tmp_p
             r = client.get(f"/{lang}/gradio_api/file={target}")
             assert r.status_code in (403, 404), (target, r.status_code)
             assert "top secret" not in r.text and "root:" not in r.text
+
+
+def test_ui_gallery_rerun_zip_and_example_loading(data_dir, fake_engine):
+    import zipfile
+    from types import SimpleNamespace
+
+    from wenchuang.studio.ui import MAX_ROWS, StudioUI
+
+    studio = Studio(StudioConfig(data_dir=data_dir))
+    renderer = ExampleRenderer(data_dir / "examples")
+    ui = StudioUI(studio, "zh", renderer)
+    canvas = canvas_with_boxes(512, 512, [[(50, 40), (300, 40), (300, 120), (50, 120)]])
+    texts = ["文创"] + [""] * (MAX_ROWS - 1)
+    params = ["fake", "__default__", 1, 20, 9.0, 1.0, 0.0, 77, 512, 512, "", "", "top-down", False]
+    ui.generate(
+        None, "", canvas, DRAW_RECTANGLES, 1, *texts, *([None] * MAX_ROWS), *([None] * MAX_ROWS), *params
+    )
+    _, ids = ui.history()
+    entry_id, meta, path = ui.select(ids, SimpleNamespace(index=0))
+    assert entry_id == ids[0] and meta["seed"] == 77 and path.endswith(f"{entry_id}.png")
+    gallery, ocr, info, _ = ui.rerun(None, entry_id)
+    assert [c for _, c in gallery] == ["seed 77"] and "✓" in ocr
+    first, again = (studio.gallery.image_path(i) for i in (ids[0], ui.history()[1][0]))
+    assert first.read_bytes() == again.read_bytes()  # same settings, same image
+    zpath = ui.zip_shown(ui.history()[1])
+    assert zpath.startswith(str(data_dir)) and len(zipfile.ZipFile(zpath).namelist()) == 4
+    # an example fills the generate tab: prompt, canvas with its boxes, shape, line count, size, rows
+    renderer.render_one(EXAMPLES[0])
+    values = ui.load_example(SimpleNamespace(index=0))
+    assert len(values) == 6 + 3 * MAX_ROWS
+    prompt, canvas, mode, n, width, height = values[:6]
+    assert prompt == EXAMPLES[0].prompt and (width, height, n) == (768, 512, 2)
+    assert values[6:8] == ["三星堆", "古蜀文明"] and canvas["layers"][0].shape == (512, 768, 4)

@@ -324,3 +324,18 @@ def test_static_files_are_not_rate_limited_and_loopback_is_never_banned(data_dir
     codes = [client.get("/api/engines").status_code for _ in range(10)]
     assert codes[:3] == [200] * 3 and codes[3:] == [429] * 7  # limited, but not banned: no 403
     assert BlockList(data_dir / "security" / "blocklist.json").entries() == []
+
+
+def test_listen_host_rules(data_dir):
+    from wenchuang.studio.security import local_host_names
+
+    lan = sorted(local_host_names(True) - local_host_names(False))
+    open_lan = make_client(data_dir, listen=True, ban_threshold=0)
+    assert open_lan.get("/api/engines", headers={"Host": "evil.example"}).status_code == 421
+    if lan:  # this machine's own names and addresses are accepted
+        assert open_lan.get("/api/engines", headers={"Host": f"{lan[0]}:7860"}).status_code == 200
+    # with a token, any name works (e.g. a LAN name), but only with the token
+    guarded = make_client(data_dir, listen=True, auth_token="t0k", ban_threshold=0)
+    headers = {"Host": "studio.lan:7860"}
+    assert guarded.get("/api/engines", headers=headers).status_code == 401
+    assert guarded.get("/api/engines", headers={**headers, "Authorization": "Bearer t0k"}).status_code == 200

@@ -328,9 +328,16 @@ def local_host_names(listen: bool, extra: tuple[str, ...] = ()) -> frozenset[str
         try:
             hostname = socket.gethostname()
             names.update({hostname.lower(), socket.getfqdn().lower()})
-            names.update(socket.gethostbyname_ex(hostname)[2])
+            names.update(info[4][0] for info in socket.getaddrinfo(hostname, None))
         except OSError:
             pass
+        for probe, family in (("192.0.2.1", socket.AF_INET), ("2001:db8::1", socket.AF_INET6)):
+            try:  # the address of the default route's interface (UDP connect sends nothing)
+                with socket.socket(family, socket.SOCK_DGRAM) as s:
+                    s.connect((probe, 9))
+                    names.add(s.getsockname()[0])
+            except OSError:
+                pass
     return frozenset(names)
 
 

@@ -62,7 +62,12 @@ class Studio:
         self.job_limiter = RateLimiter(cfg.jobs_per_minute, cfg.jobs_burst)
         self.queue = JobQueue(cfg.workers, cfg.queue_size, cfg.job_ttl_s)
         self.trusted_proxies = [parse_network(p) for p in cfg.trusted_proxies]
-        self.allowed_hosts = local_host_names(cfg.listen, cfg.allowed_hosts)
+        if cfg.listen and cfg.auth_token:
+            # reachable under any name or address; the token (a header, or a cookie that a rebound
+            # foreign name never receives) is what keeps other sites out
+            self.allowed_hosts = frozenset({"*"})
+        else:
+            self.allowed_hosts = local_host_names(cfg.listen, cfg.allowed_hosts)
         self._engines: dict[tuple[str, str | None], Any] = {}
         self._engine_lock = threading.Lock()
 

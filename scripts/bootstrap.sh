@@ -18,5 +18,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # standard wheel from PyPI elsewhere) and nothing later pulls a different build.
   .venv/bin/python -m pip install --quiet "torch==2.13.0" >&2
   .venv/bin/python -m pip install --quiet -e ".[dev]" >&2
+  # Pillow 9.5 (FreeType 2.13.0) beside the venv, only for the pixel-exact glyph parity test against the
+  # official reference images; optional, the test skips without it.
+  .venv/bin/python -m pip install --quiet --no-deps --target .venv/reference-pillow "Pillow==9.5.0" >&2 \
+    || echo "[wenchuang] note: reference Pillow 9.5 not installed; the exact glyph parity test will skip" >&2
   echo "$want" > "$stamp"
 fi

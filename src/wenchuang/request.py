@@ -196,6 +196,9 @@ class DesignRequest:
     sort_priority: SortPriority = "top-down"
     revise_positions: bool = False
     keep_unmasked: bool = True
+    # English prompt for the model, as shown (and possibly edited) by the user; None = translate
+    # `prompt` automatically where it is Chinese (wenchuang.prompts)
+    translated_prompt: str | None = None
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> DesignRequest:
@@ -206,6 +209,12 @@ class DesignRequest:
             raise RequestError("prompt", "must be a string")
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise RequestError("prompt", f"is {len(self.prompt)} characters long; at most {MAX_PROMPT_CHARS}")
+        if self.translated_prompt is not None and (
+            not isinstance(self.translated_prompt, str) or len(self.translated_prompt) > MAX_PROMPT_CHARS
+        ):
+            raise RequestError(
+                "translated_prompt", f"must be a string of at most {MAX_PROMPT_CHARS} characters"
+            )
         for name in ("extra_prompt", "negative_prompt"):
             value = getattr(self, name)
             if not isinstance(value, str) or len(value) > MAX_PROMPT_CHARS:

@@ -90,9 +90,17 @@ def test_requests_the_engine_cannot_do_are_clear_errors(tiny_model_dir):
     engine = anytext_engine.create_engine(model=str(tiny_model_dir))
     image = np.zeros((256, 256, 3), np.uint8)
     with pytest.raises(RequestError, match="classic engine"):
-        run_request(engine, _request(mode="edit", image=image, lines=[], remove_regions=[[(0, 0), (50, 0), (50, 50), (0, 50)]]))
+        run_request(
+            engine,
+            _request(
+                mode="edit", image=image, lines=[], remove_regions=[[(0, 0), (50, 0), (50, 50), (0, 50)]]
+            ),
+        )
     with pytest.raises(RequestError, match="at most 8 per image"):
-        run_request(engine, _request(lines=[TextLine(f"L{i}", [(0, 0), (40, 0), (40, 30), (0, 30)]) for i in range(9)]))
+        run_request(
+            engine,
+            _request(lines=[TextLine(f"L{i}", [(0, 0), (40, 0), (40, 30), (0, 30)]) for i in range(9)]),
+        )
     with pytest.raises(RequestError, match="at most 20 per line"):
         run_request(engine, _request(lines=[TextLine("x" * 21, [(0, 0), (200, 0), (200, 30), (0, 30)])]))
 
@@ -107,11 +115,29 @@ def test_cli_generate_with_the_anytext_engine(tiny_model_dir, tmp_path, capsys):
     from wenchuang.cli import main
 
     out = tmp_path / "out"
-    code = main([
-        "generate", "--engine", "anytext", "--model", str(tiny_model_dir), "--prompt", "a sign",
-        "--text", "茶", "--position", "60,40,196,110", "--size", "256x256", "--steps", "2", "--seed", "5",
-        "--out", str(out),
-    ])
+    code = main(
+        [
+            "generate",
+            "--engine",
+            "anytext",
+            "--model",
+            str(tiny_model_dir),
+            "--prompt",
+            "a sign",
+            "--text",
+            "茶",
+            "--position",
+            "60,40,196,110",
+            "--size",
+            "256x256",
+            "--steps",
+            "2",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 1
@@ -122,10 +148,23 @@ def test_cli_generate_with_the_anytext_engine(tiny_model_dir, tmp_path, capsys):
 def test_cli_missing_model_and_offline_download_are_one_line_errors(tmp_path, capsys, monkeypatch):
     from wenchuang.cli import main
 
-    code = main([
-        "generate", "--engine", "anytext", "--model", str(tmp_path / "none"), "--text", "茶",
-        "--position", "60,40,196,110", "--size", "256x256", "--out", str(tmp_path / "o"),
-    ])
+    code = main(
+        [
+            "generate",
+            "--engine",
+            "anytext",
+            "--model",
+            str(tmp_path / "none"),
+            "--text",
+            "茶",
+            "--position",
+            "60,40,196,110",
+            "--size",
+            "256x256",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "wenchuang download anytext" in err and "Traceback" not in err
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -143,13 +182,59 @@ def test_cli_edit_with_the_anytext_engine(tiny_model_dir, tmp_path, capsys):
     original = rng.integers(0, 256, size=(256, 320, 3), dtype=np.uint8)
     save_image_atomic(tmp_path / "in.png", original)
     out = tmp_path / "out"
-    code = main([
-        "edit", "--engine", "anytext", "--model", str(tiny_model_dir), "--image", str(tmp_path / "in.png"),
-        "--text", "茶", "--position", "60,40,196,110", "--steps", "2", "--seed", "3", "--out", str(out),
-    ])
+    code = main(
+        [
+            "edit",
+            "--engine",
+            "anytext",
+            "--model",
+            str(tiny_model_dir),
+            "--image",
+            str(tmp_path / "in.png"),
+            "--text",
+            "茶",
+            "--position",
+            "60,40,196,110",
+            "--steps",
+            "2",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     from PIL import Image
 
     result = np.asarray(Image.open(sorted(out.glob("*.png"))[0]).convert("RGB"))
     assert result.shape == original.shape
     assert np.array_equal(result[150:], original[150:])
+
+
+def test_chinese_prompt_is_translated_for_the_model_and_recorded(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("WENCHUANG_TRANSLATOR", "none")  # glossary-only path, no model needed
+    engine = anytext_engine.create_engine(str(tiny_model_dir))
+    result = run_request(engine, _request(prompt="太阳神鸟书签，上面写着“茶”"))
+    translation = result.extra["translation"]
+    assert (
+        translation["source"].startswith("太阳神鸟书签") and "茶" not in translation["source"]
+    )  # lines stay out
+    english = result.extra["model_prompt"]
+    assert english == translation["text"] and "*" in english and "茶" not in english
+    assert "Golden Sun Bird" in english or "sun bird" in english.lower()
+    assert any("glossary" in note for note in result.warnings)
+    meta = json.loads(json.dumps(result.metadata(0)))
+    assert meta["extra"]["translation"]["text"] == english
+
+
+def test_an_edited_translation_is_used_verbatim(tiny_model_dir):
+    engine = anytext_engine.create_engine(str(tiny_model_dir))
+    edited = "a bookmark with the golden sun bird, that reads * "
+    result = run_request(engine, _request(prompt="太阳神鸟书签，上面写着“茶”", translated_prompt=edited))
+    assert result.extra["model_prompt"] == edited
+    assert result.extra["translation"]["model"] == "user"
+    english = run_request(engine, _request())
+    assert (
+        "translation" not in english.extra
+        and english.extra["model_prompt"] == 'a tea shop sign that reads "茶"'
+    )

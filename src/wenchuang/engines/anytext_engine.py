@@ -106,7 +106,9 @@ class AnyTextEngine:
         try:
             from wenchuang.layout.auto import auto_layout
         except ImportError:
-            raise RequestError("lines", "every line needs a polygon (automatic layout is not installed)") from None
+            raise RequestError(
+                "lines", "every line needs a polygon (automatic layout is not installed)"
+            ) from None
         width, height = request.canvas_size
         return auto_layout(lines, width, height)
 
@@ -135,9 +137,13 @@ class AnyTextEngine:
         if len(fonts) > 1 and len(set(fonts)) > 1:
             warnings.append(f"one font per image: all lines use {font}")
 
+        model_prompt, translation = _prompt_for_model(request, [line.text for line in lines])
+        if translation is not None:
+            warnings += list(translation.get("notes", []))
+
         start = time.perf_counter()
         out = pipe(
-            prompt=request.prompt,
+            prompt=model_prompt,
             texts=[line.text for line in lines],
             polygons=[line.polygon for line in lines],
             image=request.image,  # generate onto a given image = AnyText edit of its regions
@@ -185,8 +191,30 @@ class AnyTextEngine:
             debug=debug,
             timings=timings,
             warnings=warnings,
-            extra={"lines": [line.to_dict() for line in lines]},
+            extra={"lines": [line.to_dict() for line in lines], "model_prompt": model_prompt}
+            | ({"translation": translation} if translation is not None else {}),
         )
+
+
+def _prompt_for_model(request: DesignRequest, texts: list[str]) -> tuple[str, dict | None]:
+    """The English prompt the model sees: the user's edited translation, or the prompt translated.
+
+    AnyText's CLIP text encoder understands English only; the quoted lines are never translated.
+    """
+    if request.translated_prompt is not None and request.translated_prompt.strip():
+        return request.translated_prompt, {
+            "text": request.translated_prompt,
+            "source": request.prompt,
+            "model": "user",
+            "notes": [],
+            "terms": [],
+        }
+    from wenchuang.prompts import is_chinese, parse_prompt, prompt_for_model
+
+    if not is_chinese(parse_prompt(request.prompt, texts).scene):  # quoted lines may be Chinese
+        return request.prompt, None
+    _, translation = prompt_for_model(request.prompt, texts)
+    return translation.text, translation.to_dict()
 
 
 def _check_lines(image: np.ndarray, lines: list[TextLine]):

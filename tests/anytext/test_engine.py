@@ -238,3 +238,27 @@ def test_an_edited_translation_is_used_verbatim(tiny_model_dir):
         "translation" not in english.extra
         and english.extra["model_prompt"] == 'a tea shop sign that reads "茶"'
     )
+
+
+def test_cli_prompt_en_reaches_the_model_and_the_metadata(tiny_model_dir, tmp_path):
+    from wenchuang.cli import main
+
+    out = tmp_path / "out"
+    args = ["generate", "--engine", "anytext", "--model", str(tiny_model_dir), "--prompt", "青铜面具书签"]
+    args += ["--prompt-en", "a bronze mask bookmark that reads * ", "--text", "茶"]
+    args += [
+        "--position",
+        "60,40,196,110",
+        "--size",
+        "256x256",
+        "--steps",
+        "1",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    meta = json.loads(next(out.glob("*.json")).read_text())
+    assert meta["request"]["translated_prompt"] == "a bronze mask bookmark that reads * "
+    assert meta["extra"]["model_prompt"] == "a bronze mask bookmark that reads * "

@@ -42,7 +42,9 @@ def register(subparsers) -> None:
         "--mask PNG erases the text under the mask's white strokes.",
     )
     _common(edit, engines)
-    edit.add_argument("--image", required=True, metavar="IMG", help="the image to edit (PNG, JPEG, WebP, BMP)")
+    edit.add_argument(
+        "--image", required=True, metavar="IMG", help="the image to edit (PNG, JPEG, WebP, BMP)"
+    )
     edit.add_argument("--prompt", default="", help="what the image shows (used by model engines)")
     edit.add_argument("--remove", action="store_true", help="erase the text inside every --position")
     edit.add_argument("--remove-all-text", action="store_true", help="erase all text the OCR detector finds")
@@ -55,15 +57,26 @@ def _common(parser: argparse.ArgumentParser, engines: list[str]) -> None:
         "--engine", choices=engines, help="engine (default: anytext when its weights are ready, else classic)"
     )
     parser.add_argument("--model", metavar="M", help="model folder or name for model engines")
-    parser.add_argument("--text", action="append", default=[], metavar="T", help="a line of text (repeatable)")
     parser.add_argument(
-        "--position", action="append", default=[], metavar="BOX",
+        "--text", action="append", default=[], metavar="T", help="a line of text (repeatable)"
+    )
+    parser.add_argument(
+        "--position",
+        action="append",
+        default=[],
+        metavar="BOX",
         help="where the preceding --text goes: x1,y1,x2,y2 or x1,y1,...,x4,y4 (repeatable)",
     )
     parser.add_argument("--font", metavar="F", help="font name or TTF/OTF/TTC path for every line")
     parser.add_argument("--color", metavar="#RRGGBB", help="text colour for every line")
     parser.add_argument("--seed", type=int, default=-1, metavar="N", help="random seed (default: random)")
     parser.add_argument("--steps", type=int, default=20, help="sampling steps for model engines (default 20)")
+    parser.add_argument(
+        "--prompt-en",
+        metavar="P",
+        help="English prompt for model engines, used as given (default: a Chinese --prompt is translated; "
+        "try `wenchuang prompt translate`)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for NAME.png + NAME.json")
 
 
@@ -88,6 +101,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         width=width,
         height=height,
+        translated_prompt=args.prompt_en,
     )
     return _run(args, request)
 
@@ -102,13 +116,17 @@ def cmd_edit(args: argparse.Namespace) -> int:
     remove: list = []
     if args.remove:
         if args.text:
-            raise RequestError("text", "--remove erases the text at each --position; do not give --text with it")
+            raise RequestError(
+                "text", "--remove erases the text at each --position; do not give --text with it"
+            )
         if not args.position:
             raise RequestError("position", "--remove needs at least one --position BOX to erase")
         remove = _positions(args.position, len(args.position), required=True)
     else:
         polygons = _positions(args.position, len(args.text), required=False)
-        lines = [TextLine(t, polygon=p, font=args.font, color=args.color) for t, p in zip(args.text, polygons)]
+        lines = [
+            TextLine(t, polygon=p, font=args.font, color=args.color) for t, p in zip(args.text, polygons)
+        ]
     request = DesignRequest(
         mode="edit",
         prompt=args.prompt,
@@ -119,6 +137,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         remove_all_text=bool(args.remove_all_text),
         steps=args.steps,
         seed=args.seed,
+        translated_prompt=args.prompt_en,
     )
     return _run(args, request)
 

@@ -35,17 +35,13 @@ from wenchuang.anytext.sampling import (
     resize_for_edit,
 )
 from wenchuang.errors import ModelError, RequestError
+from wenchuang.request import (  # the official demo's defaults and limits, defined once
+    DEFAULT_EXTRA_PROMPT,
+    DEFAULT_NEGATIVE_PROMPT,
+    MAX_CHARS_PER_LINE,
+    MAX_LINES,
+)
 
-DEFAULT_EXTRA_PROMPT = (
-    "best quality, extremely detailed,4k, HD, supper legible text,  clear text edges,  clear strokes,"
-    " neat writing, no watermarks"
-)
-DEFAULT_NEGATIVE_PROMPT = (
-    "low-res, bad anatomy, extra digit, fewer digits, cropped, worst quality, low quality, watermark,"
-    " unreadable text, messy words, distorted text, disorganized writing, advertising picture"
-)
-MAX_LINES = 8  # the official demo's limit of text boxes per image
-MAX_CHARS_PER_LINE = 20
 PLACEHOLDER = "*"
 
 

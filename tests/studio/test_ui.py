@@ -114,7 +114,16 @@ def test_ui_handler_runs_through_the_queue_into_the_gallery(data_dir, fake_engin
     texts = ["文创"] + [""] * (MAX_ROWS - 1)
     params = ["fake", "__default__", 2, 20, 9.0, 1.0, 0.0, 123, 512, 512, "", "", "top-down", False]
     gallery, ocr, info, debug = ui.generate(
-        None, "", canvas, DRAW_RECTANGLES, 1, *texts, *([None] * MAX_ROWS), *(["#000000"] * MAX_ROWS), *params
+        None,
+        "",
+        "",
+        canvas,
+        DRAW_RECTANGLES,
+        1,
+        *texts,
+        *([None] * MAX_ROWS),
+        *(["#000000"] * MAX_ROWS),
+        *params,
     )
     assert [caption for _, caption in gallery] == ["seed 123", "seed 124"]
     assert "✓" in ocr and "✗" not in ocr
@@ -209,7 +218,7 @@ def test_ui_gallery_rerun_zip_and_example_loading(data_dir, fake_engine):
     texts = ["文创"] + [""] * (MAX_ROWS - 1)
     params = ["fake", "__default__", 1, 20, 9.0, 1.0, 0.0, 77, 512, 512, "", "", "top-down", False]
     ui.generate(
-        None, "", canvas, DRAW_RECTANGLES, 1, *texts, *([None] * MAX_ROWS), *([None] * MAX_ROWS), *params
+        None, "", "", canvas, DRAW_RECTANGLES, 1, *texts, *([None] * MAX_ROWS), *([None] * MAX_ROWS), *params
     )
     _, ids = ui.history()
     entry_id, meta, path = ui.select(ids, SimpleNamespace(index=0))
@@ -223,7 +232,7 @@ def test_ui_gallery_rerun_zip_and_example_loading(data_dir, fake_engine):
     # an example fills the generate tab: prompt, canvas with its boxes, shape, line count, size, rows
     renderer.render_one(EXAMPLES[0])
     values = ui.load_example(SimpleNamespace(index=0))
-    assert len(values) == 6 + 3 * MAX_ROWS
+    assert len(values) == 8 + 3 * MAX_ROWS and values[-2:] == ["", ""]  # English box emptied
     prompt, canvas, mode, n, width, height = values[:6]
     assert prompt == EXAMPLES[0].prompt and (width, height, n) == (768, 512, 2)
     assert values[6:8] == ["三星堆", "古蜀文明"] and canvas["layers"][0].shape == (512, 768, 4)

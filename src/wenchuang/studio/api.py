@@ -3,7 +3,9 @@
 Routes (OpenAPI docs at ``/docs``):
 - ``POST /api/generate``, ``POST /api/edit``: JSON mirroring DesignRequest (+ ``engine``, ``model``,
   base64 ``image``/``mask``), or multipart with a ``request`` JSON field and ``image``/``mask`` files.
-  ``?wait=true`` answers with the finished job, otherwise 202 with the job id.
+  ``?wait=true`` answers with the finished job, otherwise 202 with the job id. ``translated_prompt``
+  is the English prompt for model engines (AnyText), used verbatim; without it they translate.
+- ``POST /api/translate``: ``{"prompt": ..., "lines": [...]?}`` -> the English prompt for the model.
 - ``GET /api/jobs/{id}``; ``GET /api/engines``;
 - ``GET /api/gallery``, ``GET /api/gallery/{id}``, ``GET /api/gallery/{id}/image``,
   ``POST /api/gallery/{id}/rerun``, ``GET /api/gallery.zip?ids=a,b``.
@@ -23,6 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from wenchuang import __version__
 from wenchuang.errors import ImageError, RequestError, WenchuangError
 from wenchuang.layout.fonts import available_fonts
+from wenchuang.request import MAX_CHARS_PER_LINE, MAX_LINES, MAX_PROMPT_CHARS
 from wenchuang.studio.apidocs import render_docs
 from wenchuang.studio.config import StudioConfig
 from wenchuang.studio.gallery import ENTRY_ID, check_entry_id
@@ -80,6 +83,55 @@ def _error(status: int, message: str, field: str = "", headers: dict[str, str] |
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+_TRANSLATE_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["prompt"],
+                    "properties": {
+                        "prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS},
+                        "lines": {
+                            "type": "array",
+                            "items": {"type": "string", "maxLength": MAX_CHARS_PER_LINE},
+                            "maxItems": MAX_LINES,
+                            "description": "explicit text lines (else the quoted texts of the prompt)",
+                        },
+                    },
+                    "example": {"prompt": "太阳神鸟金饰上写着“天路”"},
+                }
+            }
+        },
+    }
+}
+
+
+def translate_body(data: Any) -> tuple[str, list[str] | None]:
+    """Check the JSON of ``POST /api/translate``: (prompt, explicit lines or None)."""
+    if not isinstance(data, dict):
+        raise RequestError("request", "must be a JSON object")
+    unknown = set(data) - {"prompt", "lines"}
+    if unknown:
+        raise RequestError("request", f"unknown field(s) {sorted(unknown)}")
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_PROMPT_CHARS:
+        raise RequestError("prompt", f"must be a non-empty string of at most {MAX_PROMPT_CHARS} characters")
+    lines = data.get("lines")
+    if lines is None:
+        return prompt, None
+    if (
+        not isinstance(lines, list)
+        or len(lines) > MAX_LINES
+        or not all(isinstance(x, str) and 0 < len(x) <= MAX_CHARS_PER_LINE for x in lines)
+    ):
+        raise RequestError(
+            "lines", f"must be a list of at most {MAX_LINES} strings of 1-{MAX_CHARS_PER_LINE} characters"
+        )
+    return prompt, lines or None
 
 
 def create_app(
@@ -201,6 +253,31 @@ def create_app(
         """Edit or remove text in `image`: new `lines` with polygons, `mask`, `remove_regions`,
         `remove_all_text`."""
         return await _design(request, "edit", wait)
+
+    @app.post("/api/translate", openapi_extra=_TRANSLATE_DOC, tags=["design"])
+    async def translate(request: Request):
+        """The English prompt for model engines (AnyText reads English only): the scene translated
+        zh→en with the cultural-heritage glossary, one `*` per text line; the quoted lines are never
+        translated. Edit `text` and send it back as `translated_prompt`."""
+        client = _client(request)
+        refused = _check_job_rate(client)  # a translation model is real CPU work, like a job
+        if refused:
+            return refused
+        data, _, _ = await _read_body(request)
+        prompt, lines = translate_body(data)
+
+        def work():
+            from wenchuang.prompts import prompt_for_model
+
+            parsed, translation = prompt_for_model(prompt, lines)
+            return {
+                **translation.to_dict(),
+                "prompt_with_placeholders": parsed.prompt_with_placeholders,
+                "lines": list(parsed.lines),
+                "parse_notes": list(parsed.notes),
+            }
+
+        return await run_in_threadpool(work)
 
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
     async def get_job(job_id: str):

@@ -29,6 +29,7 @@ from wenchuang.studio.service import Studio
 from wenchuang.studio.ui_logic import (
     DRAW_RECTANGLES,
     DRAW_STROKES,
+    auto_translation,
     blank_canvas,
     canvas_with_boxes,
     debug_images,
@@ -37,6 +38,8 @@ from wenchuang.studio.ui_logic import (
     ocr_markdown,
     regions_from_mask,
     scale_regions,
+    translate_for_ui,
+    translated_field,
 )
 
 LANGS = ("zh", "en")
@@ -67,6 +70,22 @@ _T: dict[str, tuple[str, str]] = {
         '例如：一张三星堆青铜面具图案的鼠标垫，上面写着"三星堆"',
         'e.g. a mouse pad with a bronze mask pattern, with the words "SANXINGDUI"',
     ),
+    "prompt_en": (
+        "模型用英文提示词（可修改；留空则自动翻译）",
+        "English prompt for the model (editable; empty = translated automatically)",
+    ),
+    "prompt_en_info": (
+        "AnyText 只读英文：中文提示词译成英文后交给模型，引号里的文字不翻译，每个 * 代表一行文字。界面语言不影响它。",
+        "AnyText reads English only: a Chinese prompt is translated for the model; quoted text is never "
+        "translated and each * stands for one text line. The UI language does not change it.",
+    ),
+    "translate": ("翻译 / Translate", "Translate / 翻译"),
+    "tr_model": ("由 {} 翻译", "translated by {}"),
+    "tr_glossary_only": (
+        "仅用术语表翻译（未加载翻译模型），请检查英文",
+        "glossary only (no translation model): check it",
+    ),
+    "tr_terms": ("术语表", "glossary"),
     "lines": (
         "文字行（每行对应一个画出的区域，按阅读顺序）",
         "Text lines (one per drawn region, in reading order)",
@@ -244,7 +263,30 @@ class StudioUI:
         texts_, fonts, colors = values[:MAX_ROWS], values[MAX_ROWS : 2 * MAX_ROWS], values[2 * MAX_ROWS :]
         return list(texts_[:n]), list(fonts[:n]), list(colors[:n])
 
-    def generate(self, request: gr.Request, prompt, editor, draw_mode, n_lines, *values):
+    # -- the English prompt for the model ------------------------------------------------------
+    def _tr_labels(self) -> dict[str, str]:
+        t = self.t
+        return {"model": t["tr_model"], "glossary_only": t["tr_glossary_only"], "terms": t["tr_terms"]}
+
+    def translate(self, prompt, n_lines, *line_texts):
+        """The Translate button: (English prompt, notes, the new automatic text)."""
+        try:
+            text, notes = translate_for_ui(prompt, list(line_texts[: int(n_lines)]), self._tr_labels())
+        except WenchuangError as exc:
+            raise gr.Error(str(exc)) from None
+        return text, notes, text
+
+    def auto_translate(self, prompt, current, last_auto, n_lines, *line_texts):
+        """When the prompt is left: fill the English box unless the user has edited it."""
+        try:
+            out = auto_translation(
+                prompt, current, last_auto, list(line_texts[: int(n_lines)]), self._tr_labels()
+            )
+        except WenchuangError:  # e.g. lines that do not match: shown when the user runs the job
+            out = None
+        return out if out is not None else (gr.update(), gr.update(), gr.update())
+
+    def generate(self, request: gr.Request, prompt, prompt_en, editor, draw_mode, n_lines, *values):
         rows, params = values[: 3 * MAX_ROWS], values[3 * MAX_ROWS :]
         common = self._common(*params)
         try:
@@ -257,10 +299,15 @@ class StudioUI:
             lines = lines_from_rows(*self._rows(n_lines, rows), regions, prompt or "")
         except WenchuangError as exc:
             raise gr.Error(str(exc)) from None
-        data = {**common, "prompt": prompt or "", "lines": [ln.to_dict() for ln in lines]}
+        data = {
+            **common,
+            "prompt": prompt or "",
+            "translated_prompt": translated_field(prompt_en),
+            "lines": [ln.to_dict() for ln in lines],
+        }
         return self._run(request, data, "generate")
 
-    def edit(self, request: gr.Request, prompt, editor, draw_mode, n_lines, *values):
+    def edit(self, request: gr.Request, prompt, prompt_en, editor, draw_mode, n_lines, *values):
         rows, params = values[: 3 * MAX_ROWS], values[3 * MAX_ROWS :]
         common = self._common(*params)
         try:
@@ -271,7 +318,12 @@ class StudioUI:
             lines = lines_from_rows(*self._rows(n_lines, rows), regions, prompt or "")
         except WenchuangError as exc:
             raise gr.Error(str(exc)) from None
-        data = {**common, "prompt": prompt or "", "lines": [ln.to_dict() for ln in lines]}
+        data = {
+            **common,
+            "prompt": prompt or "",
+            "translated_prompt": translated_field(prompt_en),
+            "lines": [ln.to_dict() for ln in lines],
+        }
         return self._run(request, data, "edit", image=background)
 
     def remove(self, request: gr.Request, editor, draw_mode, remove_all, *params):
@@ -330,14 +382,27 @@ class StudioUI:
     def load_example(self, evt: gr.SelectData):
         ready = self.examples.ready()
         if evt.index is None or evt.index >= len(ready):
-            return [gr.update()] * (6 + 3 * MAX_ROWS)
+            return [gr.update()] * (8 + 3 * MAX_ROWS)
         ex = ready[evt.index][0]
         lines = ex.text_lines()
         texts_ = [ln.text for ln in lines] + [""] * (MAX_ROWS - len(lines))
         fonts = [DEFAULT_FONT] * MAX_ROWS
         colors = [ln.color for ln in lines] + [None] * (MAX_ROWS - len(lines))
         canvas = canvas_with_boxes(ex.width, ex.height, [ln.polygon for ln in lines])
-        return [ex.prompt, canvas, DRAW_RECTANGLES, len(lines), ex.width, ex.height, *texts_, *fonts, *colors]
+        # the English box is emptied (the engine translates the new prompt) with its notes
+        return [
+            ex.prompt,
+            canvas,
+            DRAW_RECTANGLES,
+            len(lines),
+            ex.width,
+            ex.height,
+            *texts_,
+            *fonts,
+            *colors,
+            "",
+            "",
+        ]
 
     # -- layout --------------------------------------------------------------------------------
     def _line_rows(self, prefix: str):
@@ -369,6 +434,27 @@ class StudioUI:
             rows.append(row)
         n.change(lambda k: [gr.update(visible=i < int(k)) for i in range(MAX_ROWS)], n, rows)
         return n, texts_, font_boxes, colors
+
+    def _english_prompt(self, prefix: str):
+        """The editable English prompt for the model, its Translate button, notes, and the last
+        automatic text (to tell the user's edits from it)."""
+        t = self.t
+        with gr.Row():
+            box = gr.Textbox(
+                label=t["prompt_en"],
+                info=t["prompt_en_info"],
+                lines=2,
+                max_length=rq.MAX_PROMPT_CHARS,
+                scale=4,
+                elem_id=f"{prefix}-prompt-en",
+            )
+            button = gr.Button(t["translate"], size="sm", scale=1, elem_id=f"{prefix}-translate")
+        notes = gr.Markdown(elem_id=f"{prefix}-translation-notes")
+        return box, button, notes, gr.State("")
+
+    def _wire_translation(self, prompt, box, button, notes, last, n_lines, line_texts) -> None:
+        button.click(self.translate, [prompt, n_lines, *line_texts], [box, notes, last])
+        prompt.blur(self.auto_translate, [prompt, box, last, n_lines, *line_texts], [box, notes, last])
 
     def _results(self, prefix: str):
         t = self.t
@@ -488,6 +574,7 @@ class StudioUI:
                                 max_length=rq.MAX_PROMPT_CHARS,
                                 elem_id="g-prompt",
                             )
+                            g_en, g_translate, g_tr_notes, g_tr_last = self._english_prompt("g")
                             g_n, g_texts, g_fonts, g_colors = self._line_rows("g")
                             g_mode = gr.Radio(draw_choices, value=DRAW_RECTANGLES, label=t["draw_mode"])
                             g_editor = self._editor(t["canvas"], True, "g-canvas")
@@ -507,27 +594,42 @@ class StudioUI:
                     g_reset.click(lambda w, h: blank_canvas(int(w), int(h)), [width, height], g_editor)
                     for side in (width, height):
                         side.release(lambda w, h: blank_canvas(int(w), int(h)), [width, height], g_editor)
-                    g_inputs = [g_prompt, g_editor, g_mode, g_n, *g_texts, *g_fonts, *g_colors, *params]
+                    self._wire_translation(g_prompt, g_en, g_translate, g_tr_notes, g_tr_last, g_n, g_texts)
+                    g_inputs = [g_prompt, g_en, g_editor, g_mode, g_n, *g_texts, *g_fonts, *g_colors, *params]
                     g_run.click(self.generate, g_inputs, g_out, concurrency_limit=4)
                     ex_gallery.select(
                         self.load_example,
                         None,
-                        [g_prompt, g_editor, g_mode, g_n, width, height, *g_texts, *g_fonts, *g_colors],
+                        [
+                            g_prompt,
+                            g_editor,
+                            g_mode,
+                            g_n,
+                            width,
+                            height,
+                            *g_texts,
+                            *g_fonts,
+                            *g_colors,
+                            g_en,
+                            g_tr_notes,
+                        ],
                     )
 
                 with gr.Tab(t["tab_edit"], id="edit"):
                     with gr.Row():
                         with gr.Column(scale=1):
                             e_prompt = gr.Textbox(label=t["prompt"], lines=2, max_length=rq.MAX_PROMPT_CHARS)
+                            e_en, e_translate, e_tr_notes, e_tr_last = self._english_prompt("e")
                             e_editor = self._editor(t["canvas_edit"], False, "e-canvas")
                             e_mode = gr.Radio(draw_choices, value=DRAW_RECTANGLES, label=t["draw_mode"])
                             e_n, e_texts, e_fonts, e_colors = self._line_rows("e")
                             e_run = gr.Button(t["run_edit"], variant="primary", elem_id="e-run")
                         with gr.Column(scale=1):
                             e_out = self._results("e")
+                    self._wire_translation(e_prompt, e_en, e_translate, e_tr_notes, e_tr_last, e_n, e_texts)
                     e_run.click(
                         self.edit,
-                        [e_prompt, e_editor, e_mode, e_n, *e_texts, *e_fonts, *e_colors, *params],
+                        [e_prompt, e_en, e_editor, e_mode, e_n, *e_texts, *e_fonts, *e_colors, *params],
                         e_out,
                         concurrency_limit=4,
                     )

@@ -3,6 +3,7 @@ results -> gallery items, OCR table and debug images. Kept apart from `ui.py` so
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -184,3 +185,58 @@ def canvas_with_boxes(width: int, height: int, polygons: list[list[tuple]]) -> d
         draw.polygon([tuple(p) for p in poly], fill=(255, 59, 48, 150))
     bg = np.full((height, width, 3), 255, np.uint8)
     return {"background": bg, "layers": [np.asarray(layer)], "composite": None}
+
+
+# -- the English prompt for the model (AnyText's text encoder reads English only) ---------------
+_TRANSLATION_LABELS = {"model": "translated by {}", "glossary_only": "glossary only", "terms": "glossary"}
+
+
+def typed_lines(texts: Sequence[str | None]) -> list[str] | None:
+    """The line texts typed in the rows (explicit lines), or None when there are none (then the
+    quotes in the prompt give the lines)."""
+    typed = [t.strip() for t in texts if t and t.strip()]
+    return typed or None
+
+
+def translate_for_ui(
+    prompt: str | None, line_texts: Sequence[str | None] = (), labels: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """The prompt -> (English prompt for the model with one '*' per line, notes as Markdown).
+
+    The quoted lines are never translated; the notes say which translator was used (or that the
+    glossary alone translated), which glossary terms were applied, and what parsing changed."""
+    prompt = (prompt or "").strip()
+    if not prompt:
+        return "", ""
+    from wenchuang.prompts import prompt_for_model
+
+    lab = {**_TRANSLATION_LABELS, **(labels or {})}
+    parsed, translation = prompt_for_model(prompt, typed_lines(line_texts))
+    notes = [lab["model"].format(translation.model) if translation.model else lab["glossary_only"]]
+    notes += [*parsed.notes, *translation.notes]
+    if translation.terms:
+        notes.append(f"{lab['terms']}: " + "; ".join(f"{zh} → {en}" for zh, en in translation.terms))
+    return translation.text, "\n".join(f"- {_md(n)}" for n in notes)
+
+
+def auto_translation(
+    prompt: str | None,
+    current: str | None,
+    last_auto: str | None,
+    line_texts: Sequence[str | None] = (),
+    labels: dict[str, str] | None = None,
+) -> tuple[str, str, str] | None:
+    """Fill the English box when the prompt changes, unless the user has edited it.
+
+    Returns (English prompt, notes, the new automatic text) or None to leave the box alone."""
+    current = (current or "").strip()
+    if current and current != (last_auto or "").strip():
+        return None  # the user's own English prompt: only the Translate button replaces it
+    text, notes = translate_for_ui(prompt, line_texts, labels)
+    return text, notes, text
+
+
+def translated_field(value: str | None) -> str | None:
+    """The English box -> DesignRequest.translated_prompt: empty means the engine translates."""
+    value = (value or "").strip()
+    return value or None

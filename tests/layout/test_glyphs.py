@@ -145,6 +145,19 @@ def test_position_and_hint():
     assert cond.glyphs[0].shape == (256, 512) and cond.gly_lines[1].shape == (80, 512)
 
 
+def test_conditions_match_single_line_drawing_and_out_is_checked():
+    texts = ["文创工作室", "Hello", "山水"]
+    polys = [_box(200, 60, 300, 60), _box(250, 200, 300, 60, 25), _box(450, 300, 50, 200)]
+    cond = build_text_conditions(texts, polys, 512, 384)
+    for text, poly, glyph, position in zip(texts, polys, cond.glyphs, cond.positions):
+        np.testing.assert_array_equal(glyph, draw_glyph_canvas(text, poly, 512, 384))
+        np.testing.assert_array_equal(position, draw_position(poly, 512, 384))
+    out = np.zeros((768, 1024), np.float32)
+    assert draw_glyph_canvas("山水", polys[2], 512, 384, out=out) is out and out.sum() > 0
+    with pytest.raises(ValueError, match=r"float32 of shape \(768, 1024\)"):
+        draw_glyph_canvas("山水", polys[2], 512, 384, out=np.zeros((384, 512), np.float32))
+
+
 def test_build_text_conditions_errors_and_empty():
     with pytest.raises(RequestError, match="2 texts but 1 polygons"):
         build_text_conditions(["a", "b"], [[(0, 0), (10, 0), (10, 10), (0, 10)]], 64, 64)

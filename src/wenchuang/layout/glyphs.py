@@ -212,15 +212,16 @@ def _glyph_canvas_fast(
     draws: list[tuple[float, float, str]],
     fitted: ImageFont.FreeTypeFont,
     place: _Placement,
-    size: tuple[int, int],
+    out: np.ndarray,
 ) -> np.ndarray | None:
     """`_glyph_canvas_full` computed on a window around the text only (same pixels, ~50x faster).
 
-    Returns None where the window shortcut does not apply (text starting left of or above the
-    canvas, where Pillow splits coordinates differently).
+    Writes into `out`, a zero (h, w) float32 image, and returns it. Returns None where the window
+    shortcut does not apply (text starting left of or above the canvas, where Pillow splits
+    coordinates differently).
     """
-    w, h = size
-    out = np.zeros((h, w), np.float32)
+    h, w = out.shape
+    size = (w, h)
     if any(x < 0 or y < 0 for x, y, _ in draws):
         return None
     # 1. the text layer, drawn only inside a window (layer coordinates) that holds all of its ink
@@ -294,28 +295,44 @@ def draw_glyph_canvas(
     scale: int = GLYPH_SCALE,
     add_space: bool = False,
     exact_steps: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The official ``draw_glyph2``: (scale*height, scale*width) float32 0/1 glyph image of one line.
 
     The polygon is in image pixels (before scaling). `add_space` inserts the widest even spacing
     that still fits (the official benchmark setting; the demo does not). The image is computed on a
     window around the text; `exact_steps=True` runs the official full-canvas steps instead (same
-    pixels, slower; used by the tests to check the window).
+    pixels, slower; used by the tests to check the window). `out`, when given, is a zero float32
+    image of that shape to draw into (the result is then `out` itself).
     """
     place = _placement(polygon, scale)
     text, fitted = _fit_font(text, place, resolve_font(font), add_space)
     size = (width * scale, height * scale)
+    if out is None:
+        out = np.zeros(size[::-1], np.float32)
+    elif out.shape != size[::-1] or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {size[::-1]}, got {out.dtype} {out.shape}")
     draws = _text_draws(text, fitted, place)
-    result = None if exact_steps else _glyph_canvas_fast(draws, fitted, place, size)
-    return _glyph_canvas_full(draws, fitted, place, size) if result is None else result
+    result = None if exact_steps else _glyph_canvas_fast(draws, fitted, place, out)
+    if result is None:
+        out[...] = _glyph_canvas_full(draws, fitted, place, size)
+    return out
 
 
 def draw_position(polygon: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
     """The position image of a line: its polygon filled, (height, width) float32 0/1."""
-    image = np.zeros((height, width), np.uint8)
+    image = np.zeros((height, width), np.float32)
+    _fill(image, polygon)
+    return image
+
+
+def _fill(image: np.ndarray, polygon: Sequence[Sequence[float]]) -> None:
+    """Set the pixels of `polygon` (rounded to whole pixels) to 1 in a float32 image, in place.
+
+    Drawing straight into float32 touches only the polygon's pixels: no full-size conversions.
+    """
     pts = np.round(np.asarray(polygon, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
-    cv2.drawContours(image, [pts], -1, 255, -1)
-    return (image > 0).astype(np.float32)
+    cv2.drawContours(image, [pts], -1, 1.0, -1)
 
 
 def revise_position(
@@ -354,14 +371,16 @@ def build_text_conditions(
     if width < 1 or height < 1:
         raise RequestError("size", f"must be positive, got {width}x{height}")
     font = resolve_font(font)  # once: resolving a name looks at the file system
+    # one zero block for all glyph canvases: the pages are only touched where there is text
+    block = np.zeros((len(texts), height * scale, width * scale), np.float32)
     glyphs, lines, positions = [], [], []
-    for text, polygon in zip(texts, polygons):
-        glyphs.append(draw_glyph_canvas(text, polygon, width, height, font, scale, add_space))
+    for text, polygon, out in zip(texts, polygons, block):
+        glyphs.append(draw_glyph_canvas(text, polygon, width, height, font, scale, add_space, out=out))
         lines.append(draw_glyph_line(text, font))
         positions.append(draw_position(polygon, width, height))
     hint = np.zeros((height, width), np.float32)
-    for position in positions:
-        np.maximum(hint, position, out=hint)
+    for polygon in polygons:
+        _fill(hint, polygon)  # the union of the positions, drawn rather than combined pixel by pixel
     return TextConditions(glyphs, lines, positions, hint)
 
 

@@ -3,7 +3,7 @@
 Renders the 30-entry test set (60 lines) with the classic engine once, then times `evaluate_ocr`
 over it several times. onnxruntime threads come from WENCHUANG_ORT_THREADS (default 1).
 
-    .venv/bin/python benchmarks/eval_ocr_throughput.py [--repeats 3] [--images-per-entry 1]
+    .venv/bin/python benchmarks/ocr_throughput.py [--repeats 3] [--images-per-entry 1]
 """
 
 from __future__ import annotations

@@ -25,7 +25,9 @@ def _all_key_problems(state, config, tokenizer_dir=None):
     return parts, problems
 
 
-def test_released_full_size_key_set_converts_with_no_missing_or_unexpected_key(released_keys, make_meta_state):
+def test_released_full_size_key_set_converts_with_no_missing_or_unexpected_key(
+    released_keys, make_meta_state
+):
     state = make_meta_state(released_keys)
     assert len(state) == 1732
     assert "embedding_manager.proj.weight" in state  # the released Linear-only layout

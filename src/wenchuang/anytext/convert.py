@@ -60,7 +60,13 @@ _RESNET_RENAMES = {
     "skip_connection.": "conv_shortcut.",
 }
 _VAE_RESNET_RENAMES = {"nin_shortcut.": "conv_shortcut."}
-_VAE_ATTN_RENAMES = {"norm.": "group_norm.", "q.": "to_q.", "k.": "to_k.", "v.": "to_v.", "proj_out.": "to_out.0."}
+_VAE_ATTN_RENAMES = {
+    "norm.": "group_norm.",
+    "q.": "to_q.",
+    "k.": "to_k.",
+    "v.": "to_v.",
+    "proj_out.": "to_out.0.",
+}
 
 
 # ---------------------------------------------------------------------------- loading
@@ -143,7 +149,9 @@ def _unet_input_rules(config: AnyTextConfig, controlnet: bool) -> list[_Rule]:
     index = 1
     for level in range(config.levels):
         for r in range(per_level):
-            rules.append(_Rule(f"input_blocks.{index}.0.", f"down_blocks.{level}.resnets.{r}.", _RESNET_RENAMES))
+            rules.append(
+                _Rule(f"input_blocks.{index}.0.", f"down_blocks.{level}.resnets.{r}.", _RESNET_RENAMES)
+            )
             if config.attention_at(level):
                 rules.append(_Rule(f"input_blocks.{index}.1.", f"down_blocks.{level}.attentions.{r}."))
             index += 1
@@ -175,7 +183,9 @@ def _unet_output_rules(config: AnyTextConfig) -> list[_Rule]:
                 rules.append(_Rule(f"output_blocks.{index}.1.", f"up_blocks.{up}.attentions.{r}."))
                 sub = 2
             if r == per_level - 1 and up < config.levels - 1:
-                rules.append(_Rule(f"output_blocks.{index}.{sub}.conv.", f"up_blocks.{up}.upsamplers.0.conv."))
+                rules.append(
+                    _Rule(f"output_blocks.{index}.{sub}.conv.", f"up_blocks.{up}.upsamplers.0.conv.")
+                )
     return rules
 
 
@@ -190,22 +200,39 @@ def _vae_rules(config: AnyTextConfig) -> list[_Rule]:
             _Rule(f"{part}.norm_out.", f"{part}.conv_norm_out."),
             _Rule(f"{part}.mid.block_1.", f"{part}.mid_block.resnets.0.", _VAE_RESNET_RENAMES),
             _Rule(f"{part}.mid.block_2.", f"{part}.mid_block.resnets.1.", _VAE_RESNET_RENAMES),
-            _Rule(f"{part}.mid.attn_1.", f"{part}.mid_block.attentions.0.", _VAE_ATTN_RENAMES, squeeze_conv=True),
+            _Rule(
+                f"{part}.mid.attn_1.", f"{part}.mid_block.attentions.0.", _VAE_ATTN_RENAMES, squeeze_conv=True
+            ),
         ]
     for level in range(levels):
         for r in range(per_level):
             rules.append(
-                _Rule(f"encoder.down.{level}.block.{r}.", f"encoder.down_blocks.{level}.resnets.{r}.", _VAE_RESNET_RENAMES)
+                _Rule(
+                    f"encoder.down.{level}.block.{r}.",
+                    f"encoder.down_blocks.{level}.resnets.{r}.",
+                    _VAE_RESNET_RENAMES,
+                )
             )
         if level < levels - 1:
-            rules.append(_Rule(f"encoder.down.{level}.downsample.conv.", f"encoder.down_blocks.{level}.downsamplers.0.conv."))
+            rules.append(
+                _Rule(
+                    f"encoder.down.{level}.downsample.conv.",
+                    f"encoder.down_blocks.{level}.downsamplers.0.conv.",
+                )
+            )
         up = levels - 1 - level
         for r in range(per_level + 1):
             rules.append(
-                _Rule(f"decoder.up.{level}.block.{r}.", f"decoder.up_blocks.{up}.resnets.{r}.", _VAE_RESNET_RENAMES)
+                _Rule(
+                    f"decoder.up.{level}.block.{r}.",
+                    f"decoder.up_blocks.{up}.resnets.{r}.",
+                    _VAE_RESNET_RENAMES,
+                )
             )
         if level > 0:
-            rules.append(_Rule(f"decoder.up.{level}.upsample.conv.", f"decoder.up_blocks.{up}.upsamplers.0.conv."))
+            rules.append(
+                _Rule(f"decoder.up.{level}.upsample.conv.", f"decoder.up_blocks.{up}.upsamplers.0.conv.")
+            )
     return rules
 
 
@@ -230,7 +257,9 @@ def split_checkpoint(state: Mapping[str, torch.Tensor], config: AnyTextConfig) -
     """Rename the UNet, ControlNet and VAE keys; keep the text parts under their official names."""
     unet_rules = _unet_input_rules(config, controlnet=False) + _unet_output_rules(config)
     unet, unused_unet = _apply_rules(_strip(state, UNET_PREFIX), unet_rules)
-    control, unused_control = _apply_rules(_strip(state, CONTROL_PREFIX), _unet_input_rules(config, controlnet=True))
+    control, unused_control = _apply_rules(
+        _strip(state, CONTROL_PREFIX), _unet_input_rules(config, controlnet=True)
+    )
     vae, unused_vae = _apply_rules(_strip(state, VAE_PREFIX), _vae_rules(config))
     unexpected = [UNET_PREFIX + k for k in unused_unet] + [CONTROL_PREFIX + k for k in unused_control]
     unexpected += [VAE_PREFIX + k for k in unused_vae]
@@ -282,7 +311,9 @@ def check_schedule(schedule: Mapping[str, torch.Tensor], config: AnyTextConfig, 
     return problems
 
 
-def build_models(config: AnyTextConfig, device: str | torch.device | None = None) -> dict[str, torch.nn.Module]:
+def build_models(
+    config: AnyTextConfig, device: str | torch.device | None = None
+) -> dict[str, torch.nn.Module]:
     """Empty UNet, ControlNet and VAE of this config (on `device`; "meta" allocates nothing)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
@@ -330,5 +361,3 @@ def convert_anytext_checkpoint(
     if out_dir is not None:
         pipe.save_pretrained(str(out_dir))
     return pipe
-
-

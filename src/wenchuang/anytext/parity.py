@@ -86,7 +86,9 @@ def run_case(pipe, case_dir: Path, full_sampling: bool = True, text: bool = True
     ref = load_file(str(case_dir / "tensors.safetensors"))
     n_lines = len(case["texts"])
     glyphs = torch.from_numpy(np.stack([_png(case_dir / f"glyphs_{i}.png") for i in range(n_lines)]))[None]
-    positions = torch.from_numpy(np.stack([_png(case_dir / f"positions_{i}.png") for i in range(n_lines)]))[None]
+    positions = torch.from_numpy(np.stack([_png(case_dir / f"positions_{i}.png") for i in range(n_lines)]))[
+        None
+    ]
     hint = _png(case_dir / "hint.png")
     errors: dict[str, float] = {}
 
@@ -147,7 +149,9 @@ def run_case(pipe, case_dir: Path, full_sampling: bool = True, text: bool = True
     def denoise(latents: torch.Tensor, n_steps: int | None, report: Callable | None = None) -> torch.Tensor:
         timesteps = configure_scheduler(pipe.scheduler, steps)
         for i, step_t in enumerate(timesteps[:n_steps]):
-            eps = pipe.predict_noise(latents, step_t, context, guided_hint, float(case["strength"]), uncontext, scale)
+            eps = pipe.predict_noise(
+                latents, step_t, context, guided_hint, float(case["strength"]), uncontext, scale
+            )
             out = pipe.scheduler.step(eps, step_t, latents, eta=float(case["eta"]))
             if report is not None and i < 2:
                 report(i, out)
@@ -178,10 +182,12 @@ def _text_stage_errors(pipe, case: dict, gly_lines: list[np.ndarray], ref: dict)
         "ocr_neck": stage_error(neck, ref["ocr_neck"]),
         "text_embs": stage_error(embs[None], ref["text_embs"]),
     }
-    nosub, cond_ids = te.encode_prompt(pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], None,
-                                       return_input_ids=True)
-    _, uncond_ids = te.encode_prompt(pipe.tokenizer, pipe.text_encoder, [case["uncond_prompt_string"]], None,
-                                     return_input_ids=True)
+    nosub, cond_ids = te.encode_prompt(
+        pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], None, return_input_ids=True
+    )
+    _, uncond_ids = te.encode_prompt(
+        pipe.tokenizer, pipe.text_encoder, [case["uncond_prompt_string"]], None, return_input_ids=True
+    )
     errors["context_cond_nosub"] = stage_error(nosub, ref["context_cond_nosub"])
     errors["cond_input_ids"] = stage_error(cond_ids, ref["cond_input_ids"])
     errors["uncond_input_ids"] = stage_error(uncond_ids, ref["uncond_input_ids"])

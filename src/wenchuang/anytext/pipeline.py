@@ -116,7 +116,9 @@ def build_conditions(
     if not texts:
         zero = np.zeros((height, width), np.float32)
         return AnyTextConditions([], [], [], [], zero)
-    cond = build_text_conditions(list(texts), [list(map(tuple, p)) for p in polygons], width, height, font=font)
+    cond = build_text_conditions(
+        list(texts), [list(map(tuple, p)) for p in polygons], width, height, font=font
+    )
     return AnyTextConditions(
         list(texts),
         [np.asarray(g, np.float32) for g in cond.glyphs],
@@ -193,7 +195,9 @@ class AnyTextPipeline(DiffusionPipeline):
         for name in ("unet", "controlnet", "vae"):
             weights = {k: v.to(torch.float32).contiguous() for k, v in getattr(parts, name).items()}
             models[name].load_state_dict(weights, strict=True, assign=True)
-            left = [k for k, t in [*models[name].named_parameters(), *models[name].named_buffers()] if t.is_meta]
+            left = [
+                k for k, t in [*models[name].named_parameters(), *models[name].named_buffers()] if t.is_meta
+            ]
             if left:
                 raise ModelError(f"{source}: {name} has tensors that no checkpoint key fills: {left[:8]}")
             models[name].eval()
@@ -400,7 +404,9 @@ class AnyTextPipeline(DiffusionPipeline):
             return AnyTextPipelineOutput(images=latents, debug=debug, warnings=warnings)
 
         decoded = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
-        images = (decoded.float().permute(0, 2, 3, 1) * 127.5 + 127.5).cpu().numpy().clip(0, 255).astype(np.uint8)
+        images = (
+            (decoded.float().permute(0, 2, 3, 1) * 127.5 + 127.5).cpu().numpy().clip(0, 255).astype(np.uint8)
+        )
         self.maybe_free_model_hooks()
         result = list(images)
         if edit and keep_unmasked:
@@ -475,7 +481,9 @@ def revised_conditions(conditions: AnyTextConditions) -> tuple[AnyTextConditions
         cv2.fillPoly(revised, [box], 1)
         positions.append(revised.astype(np.float32))
     hint = np.clip(np.sum(positions, axis=0), 0, 1).astype(np.float32) if positions else conditions.hint
-    revised_cond = AnyTextConditions(conditions.texts, conditions.glyphs, conditions.gly_lines, positions, hint)
+    revised_cond = AnyTextConditions(
+        conditions.texts, conditions.glyphs, conditions.gly_lines, positions, hint
+    )
     return revised_cond, warnings
 
 
@@ -493,7 +501,9 @@ def _stack(images: Sequence[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.asarray(im, np.float32) for im in images]))[None]
 
 
-def keep_outside_mask(original: np.ndarray, generated: np.ndarray, hint: np.ndarray, feather: int) -> np.ndarray:
+def keep_outside_mask(
+    original: np.ndarray, generated: np.ndarray, hint: np.ndarray, feather: int
+) -> np.ndarray:
     """Blend `generated` into `original` (its own size) inside the feathered `hint`; elsewhere exact pixels."""
     import cv2
 

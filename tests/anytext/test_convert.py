@@ -7,8 +7,9 @@ import pickle
 import pytest
 import torch
 
-from wenchuang.anytext import convert, text_parts
+from wenchuang.anytext import convert
 from wenchuang.anytext.configs import AnyTextConfig
+from wenchuang.anytext.text_embedding import convert_text_components
 from wenchuang.errors import ModelError
 
 
@@ -21,7 +22,7 @@ def _all_key_problems(state, config, tokenizer_dir=None):
     for name in ("unet", "controlnet", "vae"):
         problems += convert.key_problems(models[name], getattr(parts, name), f"{name}:")
     problems += convert.check_schedule(parts.schedule, config, DDIMScheduler(**config.scheduler_config()))
-    problems += text_parts.text_key_problems(parts.text, tokenizer_dir)
+    problems += convert_text_components(parts.text, tokenizer_dir=tokenizer_dir)["problems"]
     return parts, problems
 
 

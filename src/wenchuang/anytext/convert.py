@@ -19,10 +19,9 @@ key set can be checked on the meta device.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -326,15 +325,6 @@ def build_models(
             "controlnet": AnyTextControlNetModel(**config.controlnet_config()),
             "vae": AutoencoderKL(**config.vae_config()),
         }
-
-
-def _text_converter() -> Callable[..., Any] | None:
-    """The text side's conversion (anytext-text owns it), when present in this build."""
-    try:
-        from wenchuang.anytext import text_embedding
-    except ImportError:
-        return None
-    return getattr(text_embedding, "convert_text_components", None)
 
 
 def convert_anytext_checkpoint(

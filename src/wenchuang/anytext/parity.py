@@ -36,7 +36,7 @@ def _find_yaml(folder: Path) -> Path:
     return found[0]
 
 
-def load_golden_pipeline(folder: str | Path, text: bool = True):
+def load_golden_pipeline(folder: str | Path):
     """Convert the folder's checkpoint into an `AnyTextPipeline` (fp32, CPU)."""
     from safetensors.torch import load_file
 
@@ -54,19 +54,8 @@ def load_golden_pipeline(folder: str | Path, text: bool = True):
         ckpt = found[0]
     state = load_file(str(ckpt)) if ckpt.suffix == ".safetensors" else convert.load_checkpoint(ckpt)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    if text:
-        return AnyTextPipeline.from_official_state_dict(
-            state, config, tokenizer_dir=folder / "tokenizer", source=str(ckpt)
-        )
-    # UNet, ControlNet, VAE and scheduler only (the text stages then use the reference contexts)
-    from diffusers import DDIMScheduler
-
-    parts = convert.split_checkpoint(state, config)
-    models = convert.build_models(config)
-    for name in ("unet", "controlnet", "vae"):
-        models[name].load_state_dict(getattr(parts, name))
-    return AnyTextPipeline(
-        scheduler=DDIMScheduler(**config.scheduler_config()), text_encoder=None, tokenizer=None, **models
+    return AnyTextPipeline.from_official_state_dict(
+        state, config, tokenizer_dir=folder / "tokenizer", source=str(ckpt)
     )
 
 
@@ -76,7 +65,7 @@ def _png(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path), dtype=np.float32) / 255.0
 
 
-def run_case(pipe, case_dir: Path, full_sampling: bool = True, text: bool = True) -> dict[str, float]:
+def run_case(pipe, case_dir: Path, full_sampling: bool = True) -> dict[str, float]:
     """Errors of every stage of one case (keys prefixed by nothing; caller adds the case name)."""
     from safetensors.torch import load_file
 
@@ -111,21 +100,18 @@ def run_case(pipe, case_dir: Path, full_sampling: bool = True, text: bool = True
     x_t = torch.randn(ref["x_T"].shape, generator=generator)
     errors["x_T"] = stage_error(x_t, ref["x_T"])
 
-    # text conditioning: ours when the text path is there, else the reference contexts
-    if text:
-        from wenchuang.anytext.pipeline import placeholder_prompt
+    # text conditioning
+    from wenchuang.anytext.pipeline import placeholder_prompt
 
-        gly_lines = [_png(case_dir / f"gly_line_{i}.png") for i in range(n_lines)]
-        cond_string = placeholder_prompt(case["prompt"], case["texts"]) + " , " + case["a_prompt"]
-        if cond_string != case["cond_prompt_string"]:
-            errors["cond_prompt_string"] = float("inf")
-        context = pipe.encode_prompt(case["cond_prompt_string"], gly_lines)
-        uncontext = pipe.encode_prompt(case["uncond_prompt_string"], None)
-        errors["context_cond"] = stage_error(context, ref["context_cond"])
-        errors["context_uncond"] = stage_error(uncontext, ref["context_uncond"])
-        errors.update(_text_stage_errors(pipe, case, gly_lines, ref))
-    else:
-        context, uncontext = ref["context_cond"], ref["context_uncond"]
+    gly_lines = [_png(case_dir / f"gly_line_{i}.png") for i in range(n_lines)]
+    cond_string = placeholder_prompt(case["prompt"], case["texts"]) + " , " + case["a_prompt"]
+    if cond_string != case["cond_prompt_string"]:
+        errors["cond_prompt_string"] = float("inf")
+    context = pipe.encode_prompt(case["cond_prompt_string"], gly_lines)
+    uncontext = pipe.encode_prompt(case["uncond_prompt_string"], None)
+    errors["context_cond"] = stage_error(context, ref["context_cond"])
+    errors["context_uncond"] = stage_error(uncontext, ref["context_uncond"])
+    errors.update(_text_stage_errors(pipe, case, gly_lines, ref))
 
     # control residuals and noise predictions at the first step (from the reference inputs)
     t = ref["step0_t"]
@@ -173,33 +159,11 @@ def run_case(pipe, case_dir: Path, full_sampling: bool = True, text: bool = True
 
 def _text_stage_errors(pipe, case: dict, gly_lines: list[np.ndarray], ref: dict) -> dict[str, torch.Tensor]:
     """OCR input and features, projected line embeddings, token ids, context without substitution."""
-    from wenchuang.anytext import text_embedding as te
-    from wenchuang.anytext.text_parts import line_embeddings
+    from wenchuang.anytext.text_embedding import parity_stages
 
-    ocr_input, neck, embs = line_embeddings(gly_lines, pipe.recognizer, pipe.text_embedding)
-    errors = {
-        "ocr_input": stage_error(ocr_input, ref["ocr_input"]),
-        "ocr_neck": stage_error(neck, ref["ocr_neck"]),
-        "text_embs": stage_error(embs[None], ref["text_embs"]),
-    }
-    nosub, cond_ids = te.encode_prompt(
-        pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], None, return_input_ids=True
-    )
-    _, uncond_ids = te.encode_prompt(
-        pipe.tokenizer, pipe.text_encoder, [case["uncond_prompt_string"]], None, return_input_ids=True
-    )
-    errors["context_cond_nosub"] = stage_error(nosub, ref["context_cond_nosub"])
-    errors["cond_input_ids"] = stage_error(cond_ids, ref["cond_input_ids"])
-    errors["uncond_input_ids"] = stage_error(uncond_ids, ref["uncond_input_ids"])
-    return errors
-
-
-def text_path_available() -> bool:
-    try:
-        from wenchuang.anytext import text_parts  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    stages = parity_stages(pipe, case, gly_lines)
+    names = ("ocr_input", "ocr_neck", "text_embs", "context_cond_nosub", "cond_input_ids", "uncond_input_ids")
+    return {name: stage_error(stages[name], ref[name]) for name in names}
 
 
 def run_parity(folder: str | Path, cases: tuple[str, ...] | None = None, full_sampling: bool = True) -> dict:
@@ -207,16 +171,15 @@ def run_parity(folder: str | Path, cases: tuple[str, ...] | None = None, full_sa
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"golden folder not found: {folder}")
-    text = text_path_available()
     with torch.no_grad():
-        pipe = load_golden_pipeline(folder, text=text)
+        pipe = load_golden_pipeline(folder)
         pipe.set_progress_bar_config(disable=True)
         names = cases or tuple(sorted(p.name for p in folder.iterdir() if (p / "case.json").is_file()))
         if not names:
             raise ModelError(f"{folder}: no case folders (with case.json) found")
         result: dict[str, float] = {}
         for name in names:
-            for stage, err in run_case(pipe, folder / name, full_sampling=full_sampling, text=text).items():
+            for stage, err in run_case(pipe, folder / name, full_sampling=full_sampling).items():
                 result[f"{name}/{stage}"] = err
     return result
 

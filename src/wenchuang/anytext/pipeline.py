@@ -178,7 +178,8 @@ class AnyTextPipeline(DiffusionPipeline):
         """Build the pipeline from an official `ControlLDM` state dict (see `wenchuang.anytext.convert`)."""
         from diffusers import DDIMScheduler
 
-        from wenchuang.anytext import convert, text_parts
+        from wenchuang.anytext import convert
+        from wenchuang.anytext.text_embedding import convert_text_components
 
         parts = convert.split_checkpoint(state, config)
         problems = [f"unexpected {k}" for k in parts.unexpected]
@@ -187,9 +188,10 @@ class AnyTextPipeline(DiffusionPipeline):
             problems += convert.key_problems(models[name], getattr(parts, name), "")
         scheduler = DDIMScheduler(**config.scheduler_config())
         problems += convert.check_schedule(parts.schedule, config, scheduler)
-        problems += text_parts.text_key_problems(parts.text, tokenizer_dir)
+        # the text side is checked and, when every part is sound, loaded (fp32) in one go
+        text_components = convert_text_components(parts.text, tokenizer_dir=tokenizer_dir)
+        problems += text_components.pop("problems")
         convert.raise_key_problems(problems, source)
-        text_components = text_parts.build_text_components(parts.text, tokenizer_dir)
 
         # the meta models from the key check take the checkpoint's tensors directly (no random init)
         for name in ("unet", "controlnet", "vae"):
@@ -235,7 +237,7 @@ class AnyTextPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ text
     def encode_prompt(self, prompt: str, gly_lines: Sequence[np.ndarray] | None) -> torch.Tensor:
         """CLIP context (1, 77*k, D) of `prompt`, its '*' tokens replaced by the lines' OCR features."""
-        from wenchuang.anytext.text_parts import encode_prompt_with_glyphs
+        from wenchuang.anytext.text_embedding import encode_prompt_with_glyphs
 
         if self.text_encoder is None or self.tokenizer is None:
             raise ModelError("this pipeline has no text encoder/tokenizer")

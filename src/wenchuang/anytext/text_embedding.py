@@ -30,6 +30,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
@@ -334,17 +335,24 @@ def encode_prompt(
 
 
 # --------------------------------------------------------------------------- glyph lines -> embeddings
-def embed_glyph_lines(recognizer, text_embedding: TextEmbeddingModule, gly_lines) -> torch.Tensor:
-    """(n_lines, token_dim) text embeddings of glyph lines ((N,1,H,W) tensor or list of (H,W) arrays in [0,1])."""
+def embed_glyph_lines(
+    recognizer, text_embedding: TextEmbeddingModule, gly_lines, return_stages: bool = False
+):
+    """(n_lines, token_dim) text embeddings of glyph lines ((N,1,H,W) tensor or list of (H,W) arrays in [0,1]).
+
+    With `return_stages`: (ocr_input, ocr_neck, embeddings), the stages the golden parity checks.
+    """
     from wenchuang.anytext.recognizer import prepare_ocr_input
 
     lines = gly_lines
     if not isinstance(lines, torch.Tensor):
-        lines = [torch.as_tensor(line, dtype=torch.float32) for line in lines]
+        lines = [torch.as_tensor(np.asarray(line, np.float32)) for line in lines]
     ocr_input = prepare_ocr_input(lines, recognizer.config.image_height, recognizer.config.image_width)
-    device = next(recognizer.parameters()).device
-    neck, _ = recognizer(ocr_input.to(device))
-    return text_embedding(neck.to(next(text_embedding.parameters()).device))
+    weight = next(recognizer.parameters())
+    neck, _ = recognizer(ocr_input.to(weight.device, weight.dtype))
+    projection = next(text_embedding.parameters())
+    embs = text_embedding(neck.to(projection.device, projection.dtype))
+    return (ocr_input, neck, embs) if return_stages else embs
 
 
 @torch.no_grad()
@@ -357,12 +365,12 @@ def encode_prompt_with_glyphs(
     text_embedding: TextEmbeddingModule | None = None,
     recognizer=None,
     device: str | torch.device | None = None,
-    placeholder_token_id: int = PLACEHOLDER_TOKEN_ID,
 ) -> torch.Tensor:
     """Context (1, 77*k, D) of one prompt whose ``*`` tokens take the glyph lines' OCR embeddings.
 
     ``gly_lines``: the lines' (80, 512) glyph images in [0, 1], in placeholder order; empty or None
-    encodes the prompt without replacement (as for the negative prompt).
+    encodes the prompt without replacement (as for the negative prompt). The placeholder's token id
+    is looked up in `tokenizer`.
     """
     lines = list(gly_lines) if gly_lines is not None else []
     embs = None
@@ -372,7 +380,8 @@ def encode_prompt_with_glyphs(
                 "this pipeline has no OCR recogniser / text embedding module to embed text lines"
             )
         embs = [embed_glyph_lines(recognizer, text_embedding, lines)]
-    return encode_prompt(tokenizer, text_encoder, [prompt], embs, placeholder_token_id, device=device)
+    star = placeholder_token_id(tokenizer)
+    return encode_prompt(tokenizer, text_encoder, [prompt], embs, star, device=device)
 
 
 # --------------------------------------------------------------------------- conversion of the text side
@@ -405,18 +414,6 @@ def clip_config_from_state_dict(state: Mapping[str, torch.Tensor], num_attention
     )
 
 
-def _key_problems(model: nn.Module, state: Mapping[str, torch.Tensor], prefix: str) -> list[str]:
-    expected = model.state_dict()
-    problems = [f"missing {prefix}{key}" for key in expected if key not in state]
-    problems += [f"unexpected {prefix}{key}" for key in state if key not in expected]
-    problems += [
-        f"shape of {prefix}{key}: checkpoint {tuple(value.shape)} vs model {tuple(expected[key].shape)}"
-        for key, value in state.items()
-        if key in expected and tuple(value.shape) != tuple(expected[key].shape)
-    ]
-    return problems
-
-
 def _load(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     expected = model.state_dict()
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
@@ -436,6 +433,7 @@ def convert_text_components(
     The tokenizer (and the CLIP config, when it holds ``config.json`` or ``clip_text_config.json``)
     comes from ``tokenizer_dir``, else from ``config.cond_stage_version`` / the Hugging Face cache.
     """
+    from wenchuang.anytext.convert import key_problems
     from wenchuang.anytext.recognizer import (
         AnyTextRecognizer,
         convert_recognizer_state_dict,
@@ -476,7 +474,7 @@ def convert_text_components(
 
         with build_device:
             text_encoder = CLIPTextModel(clip_config)
-        problems += _key_problems(text_encoder, clip_state, CLIP_PREFIX)
+        problems += key_problems(text_encoder, clip_state, CLIP_PREFIX)
 
     # projection
     text_embedding = None
@@ -492,7 +490,7 @@ def convert_text_components(
                 f"embedding_manager projection gives {emb_config['token_dim']} features but the CLIP "
                 f"width is {text_encoder.config.hidden_size}"
             )
-        problems += _key_problems(text_embedding, emb_state, EMBEDDING_PREFIX)
+        problems += key_problems(text_embedding, emb_state, EMBEDDING_PREFIX)
 
     # recogniser
     recognizer = None
@@ -504,7 +502,7 @@ def convert_text_components(
     else:
         with build_device:
             recognizer = AnyTextRecognizer(**rec_config)
-        problems += _key_problems(recognizer, rec_state, "text_predictor.")
+        problems += key_problems(recognizer, rec_state, "text_predictor.")
         if text_embedding is not None:
             features = 40 * rec_config["neck_dims"]
             if text_embedding.config.in_features != features:
@@ -515,7 +513,7 @@ def convert_text_components(
 
     tokenizer = None
     try:
-        tokenizer = _load_tokenizer(tokenizer_dir, config)
+        tokenizer = load_tokenizer(tokenizer_dir, config)
     except ModelError:
         if not check_only:
             raise
@@ -539,7 +537,10 @@ def convert_text_components(
 DEFAULT_CLIP_VERSION = "openai/clip-vit-large-patch14"
 
 
-def _load_tokenizer(tokenizer_dir, config):
+def load_tokenizer(tokenizer_dir: str | Path | None = None, config=None, local_files_only: bool = False):
+    """The CLIP tokenizer: from `tokenizer_dir`, else ``config.cond_stage_version`` (a folder or a Hub
+    id, default openai/clip-vit-large-patch14) through the Hugging Face cache; `local_files_only`
+    never downloads (status checks)."""
     if tokenizer_dir is not None:
         return load_clip_tokenizer(tokenizer_dir)
     version = getattr(config, "cond_stage_version", None) or DEFAULT_CLIP_VERSION
@@ -548,12 +549,13 @@ def _load_tokenizer(tokenizer_dir, config):
     from transformers import CLIPTokenizer
 
     try:
-        return CLIPTokenizer.from_pretrained(version)
+        return CLIPTokenizer.from_pretrained(version, local_files_only=local_files_only)
     except (OSError, ValueError) as exc:
         raise ModelError(
-            f"the CLIP tokenizer {version!r} is not available offline ({type(exc).__name__}); download it "
-            f"(huggingface-cli download {DEFAULT_CLIP_VERSION} vocab.json merges.txt) or give the folder "
-            "holding vocab.json and merges.txt"
+            f"no CLIP tokenizer: {version!r} is not available offline ({type(exc).__name__}); give --tokenizer "
+            f"DIR (a folder with vocab.json and merges.txt), or download it into the Hugging Face cache "
+            f"(`huggingface-cli download {version} vocab.json merges.txt tokenizer_config.json "
+            "special_tokens_map.json`)"
         ) from None
 
 
@@ -565,13 +567,7 @@ def parity_stages(pipe, case: Mapping, gly_lines) -> dict[str, torch.Tensor]:
     ``pipe`` holds ``tokenizer``, ``text_encoder``, ``text_embedding`` and ``recognizer``; ``case`` is
     the case.json dict; ``gly_lines`` the case's glyph lines in [0, 1].
     """
-    from wenchuang.anytext.recognizer import prepare_ocr_input
-
-    lines = [torch.as_tensor(line, dtype=torch.float32) for line in gly_lines]
-    recognizer = pipe.recognizer
-    ocr_input = prepare_ocr_input(lines, recognizer.config.image_height, recognizer.config.image_width)
-    neck, _ = recognizer(ocr_input.to(next(recognizer.parameters()).device))
-    text_embs = pipe.text_embedding(neck)
+    ocr_input, neck, text_embs = embed_glyph_lines(pipe.recognizer, pipe.text_embedding, gly_lines, True)
     cond, cond_ids = encode_prompt(
         pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], [text_embs], return_input_ids=True
     )

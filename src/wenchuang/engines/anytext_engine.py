@@ -28,10 +28,10 @@ def engine_status(model: str | None = None) -> tuple[bool, str]:
     except ModelError as exc:
         return False, str(exc)
     if where.kind == "checkpoint" and where.tokenizer is None:
-        from wenchuang.anytext.text_parts import load_tokenizer
+        from wenchuang.anytext.text_embedding import load_tokenizer
 
-        try:  # the official checkpoint needs CLIP's tokenizer files besides it
-            load_tokenizer(None)
+        try:  # the official checkpoint needs CLIP's tokenizer files besides it (never downloaded here)
+            load_tokenizer(None, local_files_only=True)
         except ModelError as exc:
             return False, f"AnyText checkpoint at {where.path}, but {exc}"
     device = "GPU" if _cuda_available() else "CPU (slow: minutes per image)"

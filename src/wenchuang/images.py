@@ -170,11 +170,16 @@ def save_image_atomic(path: str | os.PathLike, image_rgb: np.ndarray) -> Path:
     return path
 
 
-def save_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file + fsync + rename: readers never see half a file."""
     path = Path(path)
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
-    _replace_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
+    _replace_atomically(path, lambda handle: handle.write(data))
     return path
+
+
+def save_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _json_default(value: Any) -> Any:

@@ -202,11 +202,12 @@ class ExampleRenderer:
     def render_one(self, ex: Example, engine=None) -> np.ndarray:
         from wenchuang.engines.base import run_request
         from wenchuang.engines.registry import create_engine
-        from wenchuang.studio.gallery import atomic_write_bytes, png_bytes
+        from wenchuang.images import write_bytes_atomic
+        from wenchuang.studio.gallery import png_bytes
 
         engine = engine or create_engine("classic")
         image = run_request(engine, ex.request()).images[0]
-        atomic_write_bytes(self.path(ex), png_bytes(image))
+        write_bytes_atomic(self.path(ex), png_bytes(image))
         return image
 
     def start(self, delay_s: float = 0.0) -> None:

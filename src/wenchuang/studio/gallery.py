@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 import zipfile
@@ -27,26 +25,12 @@ import numpy as np
 from PIL import Image
 
 from wenchuang.errors import RequestError
+from wenchuang.images import write_bytes_atomic
 from wenchuang.request import DesignRequest, DesignResult
 
 ENTRY_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}-\d{1,2}$")
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
 MAX_ZIP_ENTRIES = 200
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder + fsync + rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -94,12 +78,12 @@ class Gallery:
         req = result.request
         if req.image is not None:
             name = f"{run_id}-image.png"
-            atomic_write_bytes(self.inputs / name, png_bytes(req.image))
+            write_bytes_atomic(self.inputs / name, png_bytes(req.image))
             inputs["image"] = name
         if req.mask is not None:
             name = f"{run_id}-mask.png"
             mask = np.asarray(req.mask)
-            atomic_write_bytes(self.inputs / name, png_bytes(np.where(mask > 0, 255, 0).astype(np.uint8)))
+            write_bytes_atomic(self.inputs / name, png_bytes(np.where(mask > 0, 255, 0).astype(np.uint8)))
             inputs["mask"] = name
         records = []
         for i, image in enumerate(result.images):
@@ -116,8 +100,8 @@ class Gallery:
                 }
             )
             # image first, metadata last: an entry is listed only once both exist
-            atomic_write_bytes(self.root / f"{entry_id}.png", png_bytes(image))
-            atomic_write_bytes(
+            write_bytes_atomic(self.root / f"{entry_id}.png", png_bytes(image))
+            write_bytes_atomic(
                 self.root / f"{entry_id}.json",
                 json.dumps(meta, ensure_ascii=False, indent=1, default=json_default).encode("utf-8"),
             )

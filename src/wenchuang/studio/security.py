@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wenchuang.errors import WenchuangError
+from wenchuang.images import write_bytes_atomic
 
 logger = logging.getLogger("wenchuang.security")
 
@@ -58,20 +58,6 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -133,7 +119,7 @@ class BlockList:
 
     def _save(self) -> None:
         data = {"version": 1, "entries": [e.to_dict() for e in self._entries.values()]}
-        _atomic_write_text(self.path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        write_bytes_atomic(self.path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
         self._mtime = self.path.stat().st_mtime_ns
         self._nets = [(ipaddress.ip_network(k), v) for k, v in self._entries.items()]
 

@@ -21,9 +21,9 @@ from fastapi.responses import RedirectResponse
 from wenchuang import request as rq
 from wenchuang.engines import registry
 from wenchuang.errors import WenchuangError
+from wenchuang.images import write_bytes_atomic
 from wenchuang.layout.fonts import DEFAULT_FONT, available_fonts
 from wenchuang.studio.examples import ExampleRenderer
-from wenchuang.studio.gallery import atomic_write_bytes
 from wenchuang.studio.jobs import QueueFull
 from wenchuang.studio.service import Studio
 from wenchuang.studio.ui_logic import (
@@ -372,7 +372,7 @@ class StudioUI:
             raise gr.Error(self.t["select_first"])
         folder = self.studio.config.data_dir / "cache" / "downloads"
         path = folder / f"wenchuang-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.zip"
-        atomic_write_bytes(path, self.studio.gallery.zip_bytes(ids))
+        write_bytes_atomic(path, self.studio.gallery.zip_bytes(ids))
         return str(path)
 
     # -- examples ------------------------------------------------------------------------------

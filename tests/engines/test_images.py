@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from wenchuang.errors import ImageError
-from wenchuang.images import load_image, save_image_atomic, sniff_image_type, write_result
+from wenchuang.images import load_image, save_image_atomic, sniff_image_type, write_bytes_atomic, write_result
 from wenchuang.request import DesignRequest, DesignResult, LineReading, TextLine
 
 
@@ -154,6 +154,24 @@ def test_save_image_atomic_leaves_no_temporary_files(tmp_path, picture):
     assert sorted(p.name for p in path.parent.iterdir()) == ["x.png"]
     with pytest.raises(ImageError):
         save_image_atomic(tmp_path / "bad.png", np.zeros((4, 4), np.float32))
+
+
+def test_write_bytes_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = write_bytes_atomic(tmp_path / "a" / "list.json", b"old")
+    assert path.read_bytes() == b"old"
+
+    def failing_write(handle):  # a write that dies half-way (disk full, Ctrl+C)
+        handle.write(b"ne")
+        raise KeyboardInterrupt
+
+    from wenchuang import images
+
+    with pytest.raises(KeyboardInterrupt):
+        images._replace_atomically(path, failing_write)
+    assert path.read_bytes() == b"old"  # readers never see half a file
+    assert [p.name for p in path.parent.iterdir()] == ["list.json"]  # and no temporary file is left
+    write_bytes_atomic(path, b"new")
+    assert path.read_bytes() == b"new"
 
 
 def test_write_result_writes_png_and_json_with_generated_names(tmp_path, picture):

@@ -22,7 +22,18 @@ from wenchuang.errors import ModelError
 
 DEFAULT_REPO = "Sanster/AnyText"  # Hugging Face mirror of the official release (override with --repo)
 MODELSCOPE_REPO = "iic/cv_anytext_text_generation_editing"
-CHECKPOINT_NAMES = ("anytext_v1.1.ckpt", "anytext_v1.1.safetensors", "pytorch_model.fp16.safetensors")
+# official release names, then the Hugging Face mirror's (fp16 and fp32 copies of the same weights)
+CHECKPOINT_NAMES = (
+    "anytext_v1.1.ckpt",
+    "anytext_v1.1.safetensors",
+    "pytorch_model.fp16.safetensors",
+    "pytorch_model.safetensors",
+)
+MIRROR_FILES = {"fp16": "pytorch_model.fp16.safetensors", "fp32": "pytorch_model.safetensors"}
+CLIP_REPO = "openai/clip-vit-large-patch14"
+TOKENIZER_FILES = ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]
+# where a tokenizer may sit beside a checkpoint: ours, and the ModelScope release's CLIP folder
+TOKENIZER_DIRS = ("tokenizer", "clip-vit-large-patch14")
 ENV_VAR = "WENCHUANG_ANYTEXT_MODEL"
 
 
@@ -34,8 +45,8 @@ def how_to_get_weights(where: Path | None = None) -> str:
     where = where or default_model_dir()
     return (
         f"download the AnyText v1.1 weights with `wenchuang download anytext` (Hugging Face {DEFAULT_REPO}, "
-        f"or ModelScope {MODELSCOPE_REPO}; about 5.7 GB), or copy anytext_v1.1.ckpt into {where} on an "
-        f"offline machine, or pass --model PATH_OR_REPO"
+        f"about 2.9 GB in fp16; or ModelScope {MODELSCOPE_REPO}, anytext_v1.1.ckpt, about 5.7 GB), or copy "
+        f"anytext_v1.1.ckpt into {where} on an offline machine, or pass --model PATH_OR_REPO"
     )
 
 
@@ -62,8 +73,14 @@ def _from_folder(folder: Path) -> ModelLocation | None:
     if ckpt is None:
         return None
     yamls = sorted(folder.glob("*.yaml"))
-    tokenizer = folder / "tokenizer" if (folder / "tokenizer" / "vocab.json").is_file() else None
-    return ModelLocation("checkpoint", ckpt, yamls[0] if yamls else None, tokenizer)
+    return ModelLocation("checkpoint", ckpt, yamls[0] if yamls else None, _tokenizer_in(folder))
+
+
+def _tokenizer_in(folder: Path) -> Path | None:
+    for name in TOKENIZER_DIRS:
+        if (folder / name / "vocab.json").is_file() and (folder / name / "merges.txt").is_file():
+            return folder / name
+    return None
 
 
 def locate_model(model: str | Path | None = None) -> ModelLocation:
@@ -74,8 +91,7 @@ def locate_model(model: str | Path | None = None) -> ModelLocation:
         if path.suffix not in (".ckpt", ".safetensors", ".pth"):
             raise ModelError(f"{path} is not an AnyText checkpoint (.ckpt or .safetensors) or model folder")
         yamls = sorted(path.parent.glob("*.yaml"))
-        tok = path.parent / "tokenizer"
-        return ModelLocation("checkpoint", path, yamls[0] if yamls else None, tok if tok.is_dir() else None)
+        return ModelLocation("checkpoint", path, yamls[0] if yamls else None, _tokenizer_in(path.parent))
     if path.is_dir():
         found = _from_folder(path)
         if found is None:
@@ -122,8 +138,17 @@ def download_weights(
     revision: str | None = None,
     repo: str | None = None,
     source: str = "huggingface",
+    precision: str = "fp16",
 ) -> Path:
-    """Download the official release (resumable, cached, with a progress bar); returns the folder."""
+    """Download the official release (resumable, cached, with a progress bar); returns the folder.
+
+    From the Hugging Face mirror only one copy of the weights is fetched: `precision` "fp16" (half
+    the download; the pipeline converts it to the dtype it runs in) or "fp32". Another `repo` is
+    fetched whole. The CLIP tokenizer the text encoder needs is put into `tokenizer/` beside the
+    weights unless the download brought one.
+    """
+    if precision not in MIRROR_FILES:
+        raise ModelError(f"precision must be one of {', '.join(MIRROR_FILES)}, got {precision!r}")
     target = Path(to).expanduser() if to else default_model_dir()
     if source == "modelscope":
         try:
@@ -131,22 +156,40 @@ def download_weights(
         except ImportError:
             raise ModelError("ModelScope is not installed (pip install modelscope), use --source huggingface") from None
         try:
-            return Path(ms_download(repo or MODELSCOPE_REPO, revision=revision, local_dir=str(target)))
+            folder = Path(ms_download(repo or MODELSCOPE_REPO, revision=revision, local_dir=str(target)))
         except Exception as exc:
             raise ModelError(f"ModelScope download failed ({type(exc).__name__}: {exc}); {how_to_get_weights(target)}") from None
+    else:
+        repo = repo or DEFAULT_REPO
+        patterns = [MIRROR_FILES[precision], "*.yaml"] if repo == DEFAULT_REPO else None
+        folder = Path(_hf_download(repo, target, revision=revision, allow_patterns=patterns))
+    if _checkpoint_in(folder) is None and not (folder / "model_index.json").is_file():
+        raise ModelError(f"the download in {folder} holds no AnyText checkpoint ({', '.join(CHECKPOINT_NAMES)})")
+    if not (folder / "model_index.json").is_file() and _tokenizer_in(folder) is None:
+        _hf_download(CLIP_REPO, folder / "tokenizer", allow_patterns=TOKENIZER_FILES)
+    return folder
+
+
+def _hf_download(repo: str, target: Path, revision: str | None = None, allow_patterns=None) -> str:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
     try:
-        folder = snapshot_download(repo or DEFAULT_REPO, revision=revision, local_dir=str(target))
+        return snapshot_download(repo, revision=revision, local_dir=str(target), allow_patterns=allow_patterns)
     except (OfflineModeIsEnabled, LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        if repo == CLIP_REPO:  # the weights are there, only the tokenizer is missing
+            raise ModelError(
+                f"cannot download CLIP's tokenizer ({type(exc).__name__}); on a connected machine fetch "
+                f"vocab.json and merges.txt of Hugging Face {CLIP_REPO} into {target}, then pass "
+                f"--model {target.parent}"
+            ) from None
+        files = ", ".join(p for p in allow_patterns or [] if "*" not in p) or "the checkpoint"
         raise ModelError(
-            f"cannot download {repo or DEFAULT_REPO} ({type(exc).__name__}); on a connected machine fetch "
-            f"anytext_v1.1.ckpt from Hugging Face {repo or DEFAULT_REPO} or ModelScope {MODELSCOPE_REPO} "
-            f"and put it in {target} (then `wenchuang convert anytext {target / 'anytext_v1.1.ckpt'} OUT_DIR` "
-            f"or pass --model {target}){_modelscope_hint()}"
+            f"cannot download {repo} ({type(exc).__name__}); on a connected machine fetch {files} from "
+            f"Hugging Face {repo} (or anytext_v1.1.ckpt from ModelScope {MODELSCOPE_REPO}) into {target}, "
+            f"and vocab.json + merges.txt of {CLIP_REPO} into {target / 'tokenizer'}; then pass "
+            f"--model {target}{_modelscope_hint()}"
         ) from None
-    return Path(folder)
 
 
 def _modelscope_hint() -> str:

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     download_sub = download.add_subparsers(dest="download_what", metavar="WHAT", parser_class=type(download))
     download.set_defaults(handler=lambda args: download.print_help() or 2)
     dl = download_sub.add_parser(
-        "anytext", help="download the official AnyText v1.1 weights (about 5.7 GB; resumable, cached)"
+        "anytext",
+        help="download the official AnyText v1.1 weights and CLIP's tokenizer (resumable, cached)",
     )
     dl.add_argument("--to", metavar="DIR", help="target folder (default ~/.cache/wenchuang/anytext)")
     dl.add_argument("--revision", metavar="R", help="branch, tag or commit of the repository")
@@ -39,6 +40,11 @@ def register(subparsers) -> None:
     dl.add_argument(
         "--source", choices=["huggingface", "modelscope"], default="huggingface",
         help="where to download from (modelscope needs the modelscope package)",
+    )
+    dl.add_argument(
+        "--precision", choices=["fp16", "fp32"], default="fp16",
+        help="which copy of the weights to fetch from the Hugging Face mirror (fp16: half the download; "
+        "default fp16)",
     )
     dl.set_defaults(handler=cmd_download_anytext)
 
@@ -80,7 +86,9 @@ def cmd_convert_anytext(args) -> int:
 def cmd_download_anytext(args) -> int:
     from wenchuang.anytext.loading import download_weights
 
-    folder = download_weights(args.to, revision=args.revision, repo=args.repo, source=args.source)
+    folder = download_weights(
+        args.to, revision=args.revision, repo=args.repo, source=args.source, precision=args.precision
+    )
     print(f"AnyText weights in {folder}; use --model {folder}")
     return 0
 

@@ -262,3 +262,47 @@ def test_cli_prompt_en_reaches_the_model_and_the_metadata(tiny_model_dir, tmp_pa
     meta = json.loads(next(out.glob("*.json")).read_text())
     assert meta["request"]["translated_prompt"] == "a bronze mask bookmark that reads * "
     assert meta["extra"]["model_prompt"] == "a bronze mask bookmark that reads * "
+
+
+def test_cpu_offload_choice(monkeypatch):
+    """Offload: an explicit choice wins, then $WENCHUANG_CPU_OFFLOAD, then GPUs under 7 GiB get it."""
+    import torch
+
+    monkeypatch.delenv(anytext_engine.OFFLOAD_ENV, raising=False)
+    assert anytext_engine.wants_cpu_offload("cpu") is False
+    assert anytext_engine.wants_cpu_offload("cpu", True) is True
+    monkeypatch.setattr(anytext_engine, "_cuda_available", lambda: True)
+    for gib, expected in [(6, True), (8, False), (24, False)]:
+        props = type("Props", (), {"total_memory": gib * 1024**3})()
+        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device, p=props: p)
+        assert anytext_engine.wants_cpu_offload("cuda") is expected, gib
+        assert anytext_engine.wants_cpu_offload("cuda", not expected) is (not expected)
+        assert anytext_engine.AnyTextEngine(device="cuda").cpu_offload is expected
+    monkeypatch.setenv(anytext_engine.OFFLOAD_ENV, "1")
+    assert anytext_engine.wants_cpu_offload("cuda") is True
+    monkeypatch.setenv(anytext_engine.OFFLOAD_ENV, "0")
+    assert anytext_engine.wants_cpu_offload("cuda") is False
+    monkeypatch.setenv(anytext_engine.OFFLOAD_ENV, "maybe")
+    with pytest.raises(RequestError, match="WENCHUANG_CPU_OFFLOAD must be 1 or 0"):
+        anytext_engine.wants_cpu_offload("cuda")
+
+
+def test_cli_and_studio_pass_the_offload_choice(monkeypatch, tmp_path):
+    from wenchuang.engines import registry
+    from wenchuang.studio.config import StudioConfig
+    from wenchuang.studio.service import Studio
+
+    seen = []
+    real = registry.create_engine
+    monkeypatch.setattr(
+        registry, "create_engine", lambda name, model=None, **o: seen.append(o) or real(name, model, **o)
+    )
+    from wenchuang.cli import main
+
+    args = ["generate", "--engine", "classic", "--text", "茶", "--position", "20,20,200,90", "--size", "256x256"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--no-cpu-offload"]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--cpu-offload"]) == 0
+    assert seen == [{"cpu_offload": False}, {"cpu_offload": True}]
+    studio = Studio(StudioConfig(data_dir=tmp_path / "data", cpu_offload=True, ui=False, render_examples=False))
+    studio.engine("classic", None)
+    assert seen[-1] == {"cpu_offload": True}

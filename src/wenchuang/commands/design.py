@@ -77,6 +77,13 @@ def _common(parser: argparse.ArgumentParser, engines: list[str]) -> None:
         help="English prompt for model engines, used as given (default: a Chinese --prompt is translated; "
         "try `wenchuang prompt translate`)",
     )
+    parser.add_argument(
+        "--cpu-offload",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="model engines on a GPU: keep only the running part on the GPU (less memory, slower); "
+        "default: on for GPUs under 7 GiB",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for NAME.png + NAME.json")
 
 
@@ -178,7 +185,7 @@ def _run(args: argparse.Namespace, request: DesignRequest) -> int:
     status = registry.engine_status(name, args.model)
     if not status.ready:
         raise RequestError("engine", f"{name} is not ready: {status.detail} (try --engine classic)")
-    engine = registry.create_engine(name, model=args.model)
+    engine = registry.create_engine(name, model=args.model, cpu_offload=args.cpu_offload)
     result = run_request(engine, request)
     paths = write_result(args.out, result)
     for warning in result.warnings:

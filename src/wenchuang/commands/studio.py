@@ -83,6 +83,13 @@ def register(subparsers) -> None:
         default=StudioConfig.ban_duration_s,
         help="seconds a ban lasts (default %(default)s)",
     )
+    serve.add_argument(
+        "--cpu-offload",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="AnyText on a GPU: keep only the running part on the GPU (less memory, slower); "
+        "default: on for GPUs under 7 GiB",
+    )
     serve.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
     serve.set_defaults(handler=_serve)
 
@@ -196,6 +203,7 @@ def _serve(args: argparse.Namespace) -> int:
         ban_window_s=args.ban_window,
         ban_duration_s=args.ban_duration,
         ui=not args.no_ui,
+        cpu_offload=args.cpu_offload,
     )
     if args.host:
         config.host = args.host

@@ -17,6 +17,10 @@ from wenchuang.errors import ModelError, RequestError
 from wenchuang.request import DesignRequest, DesignResult, TextLine
 
 NAME = "anytext"
+OFFLOAD_ENV = "WENCHUANG_CPU_OFFLOAD"
+# Below this much GPU memory the pipeline runs with model CPU offload by default: fp16 at 512x512
+# needs about 6 GB without it (the target in docs/benchmarks.md), about 3.5 GB with it.
+OFFLOAD_BELOW_BYTES = 7 * 1024**3
 
 
 def engine_status(model: str | None = None) -> tuple[bool, str]:
@@ -43,6 +47,25 @@ def create_engine(model: str | None = None, **options: Any) -> AnyTextEngine:
     return AnyTextEngine(model=model, **options)
 
 
+def wants_cpu_offload(device: str, choice: bool | None = None) -> bool:
+    """Whether to run with model CPU offload: `choice` when given, else $WENCHUANG_CPU_OFFLOAD (1/0),
+    else on a CUDA device with less than 7 GiB of memory (6 GB cards and smaller)."""
+    if choice is not None:
+        return bool(choice)
+    import os
+
+    env = os.environ.get(OFFLOAD_ENV, "").strip().lower()
+    if env:
+        if env not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise RequestError("cpu_offload", f"${OFFLOAD_ENV} must be 1 or 0, got {env!r}")
+        return env in ("1", "true", "yes", "on")
+    if not str(device).startswith("cuda") or not _cuda_available():
+        return False
+    import torch
+
+    return torch.cuda.get_device_properties(torch.device(device)).total_memory < OFFLOAD_BELOW_BYTES
+
+
 def _cuda_available() -> bool:
     try:
         import torch
@@ -55,8 +78,8 @@ class AnyTextEngine:
     """Runs requests on an `AnyTextPipeline` (loaded on first use, or given ready-made).
 
     Options: `device` ("cuda" when available, else "cpu"), `fp16` (default on CUDA),
-    `cpu_offload` (model CPU offload on a GPU with little memory), `pipeline` (an already built
-    pipeline, e.g. in tests).
+    `cpu_offload` (model CPU offload: True, False, or None = `wants_cpu_offload`'s automatic choice),
+    `pipeline` (an already built pipeline, e.g. in tests).
     """
 
     name = NAME
@@ -67,14 +90,14 @@ class AnyTextEngine:
         pipeline=None,
         device: str | None = None,
         fp16: bool | None = None,
-        cpu_offload: bool = False,
+        cpu_offload: bool | None = None,
         **_ignored: Any,
     ):
         self.model = model
         self._pipe = pipeline
         self.device = device or ("cuda" if _cuda_available() else "cpu")
         self.fp16 = (self.device != "cpu") if fp16 is None else fp16
-        self.cpu_offload = cpu_offload
+        self.cpu_offload = wants_cpu_offload(self.device, cpu_offload)
 
     @property
     def pipeline(self):

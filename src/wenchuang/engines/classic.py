@@ -56,8 +56,9 @@ def engine_status(model: str | None = None) -> tuple[bool, str]:
     return True, "ready (OpenCV rendering and inpainting, PP-OCR check; no weights needed)"
 
 
-def create_engine(model: str | None = None, **options) -> ClassicEngine:
-    """The classic engine; `model` is ignored. Options: see `ClassicEngine`."""
+def create_engine(model: str | None = None, cpu_offload: bool | None = None, **options) -> ClassicEngine:
+    """The classic engine; `model` and the model engines' `cpu_offload` are ignored. Options: see
+    `ClassicEngine`."""
     return ClassicEngine(**options)
 
 

@@ -52,6 +52,7 @@ class StudioConfig:
     max_body_bytes: int = 40 * 1024 * 1024
     # engines
     default_engine: str | None = None  # None: anytext when ready, else classic
+    cpu_offload: bool | None = None  # model engines: None = automatic (on for GPUs under 7 GiB)
     ui: bool = True  # mount the Gradio UI
     render_examples: bool = True  # render the example previews in the background after start-up
 

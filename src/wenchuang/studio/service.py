@@ -113,7 +113,7 @@ class Studio:
             if key not in self._engines:
                 if name not in registry.engine_names():
                     raise RequestError("engine", f"unknown engine {name!r}")
-                self._engines[key] = registry.create_engine(name, model=model)
+                self._engines[key] = registry.create_engine(name, model=model, cpu_offload=self.config.cpu_offload)
             return self._engines[key]
 
     # -- requests ------------------------------------------------------------------------------

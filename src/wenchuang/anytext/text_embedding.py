@@ -537,10 +537,11 @@ def convert_text_components(
 DEFAULT_CLIP_VERSION = "openai/clip-vit-large-patch14"
 
 
-def load_tokenizer(tokenizer_dir: str | Path | None = None, config=None, local_files_only: bool = False):
+def load_tokenizer(tokenizer_dir: str | Path | None = None, config=None, local_files_only: bool = True):
     """The CLIP tokenizer: from `tokenizer_dir`, else ``config.cond_stage_version`` (a folder or a Hub
-    id, default openai/clip-vit-large-patch14) through the Hugging Face cache; `local_files_only`
-    never downloads (status checks)."""
+    id, default openai/clip-vit-large-patch14) from the Hugging Face cache. Nothing is downloaded
+    unless `local_files_only=False` (`wenchuang download anytext` puts the tokenizer beside the
+    weights)."""
     if tokenizer_dir is not None:
         return load_clip_tokenizer(tokenizer_dir)
     version = getattr(config, "cond_stage_version", None) or DEFAULT_CLIP_VERSION

@@ -35,7 +35,7 @@ def engine_status(model: str | None = None) -> tuple[bool, str]:
         from wenchuang.anytext.text_embedding import load_tokenizer
 
         try:  # the official checkpoint needs CLIP's tokenizer files besides it (never downloaded here)
-            load_tokenizer(None, local_files_only=True)
+            load_tokenizer(None)
         except ModelError as exc:
             return False, f"AnyText checkpoint at {where.path}, but {exc}"
     device = "GPU" if _cuda_available() else "CPU (slow: minutes per image)"

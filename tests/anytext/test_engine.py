@@ -306,3 +306,36 @@ def test_cli_and_studio_pass_the_offload_choice(monkeypatch, tmp_path):
     studio = Studio(StudioConfig(data_dir=tmp_path / "data", cpu_offload=True, ui=False, render_examples=False))
     studio.engine("classic", None)
     assert seen[-1] == {"cpu_offload": True}
+
+
+def test_images_are_sampled_in_batches_without_changing_them(tiny_model_dir, monkeypatch):
+    together = anytext_engine.create_engine(model=str(tiny_model_dir), batch_size=3)
+    in_twos = anytext_engine.create_engine(model=str(tiny_model_dir), batch_size=2)
+    calls = []
+    pipe = in_twos.pipeline
+    real_call = type(pipe).__call__
+    monkeypatch.setattr(
+        type(pipe), "__call__", lambda self, **kw: calls.append(kw["num_images_per_prompt"]) or real_call(self, **kw)
+    )
+    a = run_request(together, _request(image_count=3))
+    calls.clear()
+    b = run_request(in_twos, _request(image_count=3))
+    assert calls == [2, 1] and b.seeds == a.seeds == [11, 12, 13]
+    assert len(b.images) == 3 and len(b.readings) == 3
+    for x, y in zip(a.images, b.images):
+        assert np.abs(x.astype(int) - y.astype(int)).max() <= 1  # image k depends on seed + k only
+    assert not np.array_equal(b.images[0], b.images[2])
+
+
+def test_batch_size_choice(monkeypatch):
+    import torch
+
+    assert anytext_engine.images_per_batch("cpu") == anytext_engine.DEFAULT_BATCH
+    assert anytext_engine.images_per_batch("cpu", 2) == 2
+    with pytest.raises(RequestError, match="batch_size: must be at least 1"):
+        anytext_engine.images_per_batch("cpu", 0)
+    monkeypatch.setattr(anytext_engine, "_cuda_available", lambda: True)
+    for gib, expected in [(8, 1), (11, 1), (16, anytext_engine.DEFAULT_BATCH)]:
+        props = type("Props", (), {"total_memory": gib * 1024**3})()
+        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device, p=props: p)
+        assert anytext_engine.images_per_batch("cuda") == expected, gib

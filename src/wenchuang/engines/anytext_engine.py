@@ -21,6 +21,11 @@ OFFLOAD_ENV = "WENCHUANG_CPU_OFFLOAD"
 # Below this much GPU memory the pipeline runs with model CPU offload by default: fp16 at 512x512
 # needs about 6 GB without it (the target in docs/benchmarks.md), about 3.5 GB with it.
 OFFLOAD_BELOW_BYTES = 7 * 1024**3
+# Images sampled together: one at a time on GPUs under 12 GiB (each extra image adds its own UNet and
+# ControlNet activations, twice with guidance), else up to DEFAULT_BATCH. Image k always uses seed
+# seed + k, so the batch size never changes which images come out.
+ONE_AT_A_TIME_BELOW_BYTES = 12 * 1024**3
+DEFAULT_BATCH = 4
 
 
 def engine_status(model: str | None = None) -> tuple[bool, str]:
@@ -66,6 +71,21 @@ def wants_cpu_offload(device: str, choice: bool | None = None) -> bool:
     return torch.cuda.get_device_properties(torch.device(device)).total_memory < OFFLOAD_BELOW_BYTES
 
 
+def images_per_batch(device: str, choice: int | None = None) -> int:
+    """How many images one pipeline call samples: `choice` when given, else 1 on a CUDA device with
+    less than 12 GiB, else `DEFAULT_BATCH`."""
+    if choice is not None:
+        if int(choice) < 1:
+            raise RequestError("batch_size", f"must be at least 1, got {choice}")
+        return int(choice)
+    if str(device).startswith("cuda") and _cuda_available():
+        import torch
+
+        if torch.cuda.get_device_properties(torch.device(device)).total_memory < ONE_AT_A_TIME_BELOW_BYTES:
+            return 1
+    return DEFAULT_BATCH
+
+
 def _cuda_available() -> bool:
     try:
         import torch
@@ -79,6 +99,7 @@ class AnyTextEngine:
 
     Options: `device` ("cuda" when available, else "cpu"), `fp16` (default on CUDA),
     `cpu_offload` (model CPU offload: True, False, or None = `wants_cpu_offload`'s automatic choice),
+    `batch_size` (images sampled together; None = `images_per_batch`'s automatic choice),
     `pipeline` (an already built pipeline, e.g. in tests).
     """
 
@@ -91,6 +112,7 @@ class AnyTextEngine:
         device: str | None = None,
         fp16: bool | None = None,
         cpu_offload: bool | None = None,
+        batch_size: int | None = None,
         **_ignored: Any,
     ):
         self.model = model
@@ -98,6 +120,7 @@ class AnyTextEngine:
         self.device = device or ("cuda" if _cuda_available() else "cpu")
         self.fp16 = (self.device != "cpu") if fp16 is None else fp16
         self.cpu_offload = wants_cpu_offload(self.device, cpu_offload)
+        self.batch_size = images_per_batch(self.device, batch_size)
 
     @property
     def pipeline(self):
@@ -165,32 +188,36 @@ class AnyTextEngine:
             warnings += list(translation.get("notes", []))
 
         start = time.perf_counter()
-        out = pipe(
-            prompt=model_prompt,
-            texts=[line.text for line in lines],
-            polygons=[line.polygon for line in lines],
-            image=request.image,  # generate onto a given image = AnyText edit of its regions
-            width=request.width,
-            height=request.height,
-            num_images_per_prompt=request.image_count,
-            num_inference_steps=request.steps,
-            guidance_scale=request.guidance_scale,
-            strength=request.strength,
-            eta=request.eta,
-            generator=generators,
-            extra_prompt=request.extra_prompt,
-            negative_prompt=request.negative_prompt,
-            keep_unmasked=request.keep_unmasked,
-            revise_positions=request.revise_positions,
-            font=font,
-        )
-        warnings += out.warnings
+        images = []
+        for first in range(0, len(generators), self.batch_size):
+            batch = generators[first : first + self.batch_size]
+            out = pipe(
+                prompt=model_prompt,
+                texts=[line.text for line in lines],
+                polygons=[line.polygon for line in lines],
+                image=request.image,  # generate onto a given image = AnyText edit of its regions
+                width=request.width,
+                height=request.height,
+                num_images_per_prompt=len(batch),
+                num_inference_steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                strength=request.strength,
+                eta=request.eta,
+                generator=batch,
+                extra_prompt=request.extra_prompt,
+                negative_prompt=request.negative_prompt,
+                keep_unmasked=request.keep_unmasked,
+                revise_positions=request.revise_positions,
+                font=font,
+            )
+            images += list(out.images)
+            warnings += [w for w in out.warnings if w not in warnings]  # every batch says the same
         timings["sampling"] = time.perf_counter() - start
 
         start = time.perf_counter()
         readings = []
         canvas_w, canvas_h = request.canvas_size
-        for image in out.images:
+        for image in images:
             sx, sy = image.shape[1] / canvas_w, image.shape[0] / canvas_h
             scaled = [
                 TextLine(line.text, [(x * sx, y * sy) for x, y in line.polygon], line.font, line.color)
@@ -205,7 +232,7 @@ class AnyTextEngine:
             "masked_input": out.debug["masked_input"],
         }
         return DesignResult(
-            images=list(out.images),
+            images=images,
             seeds=list(seeds),
             request=request,
             engine=NAME,

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from wenchuang.cli import main
+from wenchuang.errors import RequestError
 from wenchuang.evaluation.annotations import load_benchmark, parse_benchmark
 from wenchuang.evaluation.ocr_eval import evaluate_ocr, min_area_box
 from wenchuang.evaluation.report import ned_histogram_counts
@@ -220,7 +221,16 @@ def test_entries_beyond_the_engine_limits_are_trimmed_with_a_warning():
     entry = parse_benchmark(data).entries[0]
     lines, warnings = entry_lines(entry, 256, 256)  # canvas halved: polygons scaled by 0.5
     assert len(lines) == 8 and lines[1].polygon[0] == (0.0, 25.0)
-    assert any("first 8 lines" in w for w in warnings)
+    assert [line.text for line in lines] == [f"L{i}" for i in range(8)]
+    assert lines[7].polygon == [(0.0, 175.0), (50.0, 175.0), (50.0, 195.0), (0.0, 195.0)]
+    assert warnings == ["x.jpg: only the first 8 lines can be requested"]
+    # a line too small for the engine is skipped with a warning naming it; the others are kept
+    small = parse_benchmark({"data_list": [{"img_name": "y.jpg", "annotations": [
+        {"polygon": [[0, 0], [2, 0], [2, 2], [0, 2]], "text": "tiny"},
+        {"polygon": [[0, 0], [100, 0], [100, 40], [0, 40]], "text": "ok"}]}]}).entries[0]
+    lines, warnings = entry_lines(small, 256, 256)
+    assert [line.text for line in lines] == ["ok"]
+    assert len(warnings) == 1 and warnings[0].startswith("y.jpg: line 0 not requested (lines[0].polygon:")
 
 
 def test_accelerate_launch_shards_generation_over_processes(tmp_path):
@@ -259,8 +269,11 @@ def test_prompts_put_each_line_where_the_caption_has_its_placeholder():
     assert build_prompt(a, "{caption}") == 'a sign "福" above a door "OPEN"'
     assert build_prompt(b, "{caption}") == "a poster"  # counts differ: '*' -> ' ' as the official loader
     assert build_prompt(b, "poster with {texts}") == 'poster with "一", "二"'
-    with pytest.raises(Exception, match="prompt_template"):
+    with pytest.raises(RequestError, match=r"^prompt_template: may use only \{caption\} and \{texts\}") as err:
         build_prompt(a, "{scene}")
+    assert err.value.field == "prompt_template"
+    with pytest.raises(RequestError, match="prompt_template"):
+        build_prompt(a, "{0}")  # positional fields are not allowed either
 
 
 def test_anytext_recogniser_option_scores_with_the_torch_model(shared_golden, clean_run, tmp_path):

@@ -89,6 +89,9 @@ def test_pytorch_fid_state_dict_names_map_onto_every_tensor():
     assert tv_state["Conv2d_4a_3x3.bn.running_var"].shape == (192,)
     converted = fid.convert_pytorch_fid_state_dict(tv_state)
     assert set(converted) == set(ours)
+    for key, value in converted.items():  # every tensor lands on the name it came from
+        assert value is ours[key], key
+    fid.FIDInception().load_state_dict(converted, strict=True)
 
 
 def test_missing_weights_give_one_clear_error(tmp_path, monkeypatch):
@@ -103,8 +106,13 @@ def test_missing_weights_give_one_clear_error(tmp_path, monkeypatch):
 
 def test_too_few_images_is_a_user_error(tmp_path):
     Image.new("RGB", (32, 32)).save(tmp_path / "one.png")
-    with pytest.raises(fid.WenchuangError, match="at least 2 images"):
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(fid.WenchuangError, match="at least 2 images .* found 1$"):
         fid.list_images(tmp_path)
+    Image.new("RGB", (32, 32)).save(tmp_path / "Two.PNG")
+    assert [p.name for p in fid.list_images(tmp_path)] == ["Two.PNG", "one.png"]
+    with pytest.raises(fid.WenchuangError, match="not a folder of images"):
+        fid.list_images(tmp_path / "absent")
 
 
 def _real_weights():

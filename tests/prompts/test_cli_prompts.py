@@ -67,8 +67,19 @@ def test_glossary_listing_and_path(capsys, tmp_path):
     assert main(["prompt", "glossary", "mouse pad"]) == 0
     captured = capsys.readouterr()
     assert "鼠标垫\tmouse pad" in captured.out
+    assert captured.out.splitlines() == ["products   鼠标垫\tmouse pad"]  # only the matching entry
+    user = tmp_path / "home" / "glossary.toml"
+    assert captured.err.startswith("1 of ") and captured.err.strip().endswith(f"{user} (not created yet)")
     assert main(["prompt", "glossary", "--path"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "home" / "glossary.toml")
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text('[mine]\n"蜀道" = "Shu Road"\n[products]\n"鼠标垫" = "desk mat"\n', encoding="utf-8")
+    assert main(["prompt", "glossary", "--category", "mine"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["mine       蜀道\tShu Road  (yours)"]
+    assert captured.err.strip().endswith(str(user))
+    assert main(["prompt", "glossary", "mouse"]) == 0
+    assert "mouse pad" not in capsys.readouterr().out  # the user's entry replaced the built-in one
 
 
 def test_download_refuses_a_local_folder(tmp_path, capsys):

@@ -90,6 +90,7 @@ def test_user_entries_extend_and_override(home):
         ("[products]\n鼠标垫 = \n", "not valid TOML"),
         ('[products]\n"鼠标垫" = 3\n', "must map to a text"),
         ('[products]\n"鼠标垫" = ""\n', "has no English"),
+        ('[products]\n" " = "blank"\n', "has an empty term"),
     ],
 )
 def test_bad_user_glossary_is_one_clear_error(home, content, message):
@@ -97,9 +98,10 @@ def test_bad_user_glossary_is_one_clear_error(home, content, message):
     with pytest.raises(GlossaryError, match=message) as err:
         load_glossary()
     assert isinstance(err.value, WenchuangError)
-    assert "glossary" in str(err.value) or str(user_glossary_path()) in str(err.value)
+    assert str(user_glossary_path()) in str(err.value)  # the message names the file to fix
 
 
 def test_missing_file_is_a_glossary_error(tmp_path):
-    with pytest.raises(GlossaryError, match="cannot read glossary"):
+    with pytest.raises(GlossaryError, match="cannot read glossary") as err:
         read_glossary_file(tmp_path / "nope.toml")
+    assert str(tmp_path / "nope.toml") in str(err.value)

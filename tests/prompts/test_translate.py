@@ -37,8 +37,10 @@ class Recording:
         self.name = name
         self.answer = answer
         self.seen: list[str] = []
+        self.batches: list[list[str]] = []
 
     def translate(self, texts):
+        self.batches.append(list(texts))
         self.seen.extend(texts)
         return [self.answer(text) for text in texts]
 
@@ -113,8 +115,11 @@ def test_quoted_lines_never_reach_the_translator():
 
 def test_sentences_are_translated_as_a_batch():
     recording = Recording()
-    translate_prompt("青铜面具。红色背景；写着 * ", translator=recording)
+    result = translate_prompt("青铜面具。红色背景；写着 * ", translator=recording)
     assert len(recording.seen) == 3
+    assert len(recording.batches) == 1  # one call to the model for all three sentences
+    assert [part.split() for part in recording.batches[0]] == [["ZZ0", "。"], ["红色背景；"], ["写着", "ZZ1"]]
+    assert result.text.startswith("bronze mask.") and result.text.count("*") == 1
 
 
 def test_glossary_only_path_when_switched_off(monkeypatch):
@@ -158,6 +163,10 @@ def test_tiny_marian_loads_translates_and_is_cached(tiny_marian):
     translator.max_new_tokens = 8
     out = translator.translate(["三星堆鼠标垫", "红色背景，书签"])
     assert len(out) == 2 and all(isinstance(text, str) for text in out)
+    assert translator.translate(["三星堆鼠标垫", "红色背景，书签"]) == out  # greedy decoding: deterministic
+    assert translator.translate([]) == []
+    clear_translator_cache()
+    assert get_translator(str(tiny_marian))[0] is not translator  # the cache can be emptied
     ready, detail = translator_status(str(tiny_marian))
     assert ready and str(tiny_marian) in detail
 

@@ -168,7 +168,7 @@ def test_explicit_lines_take_precedence_and_keep_quote_positions():
     parsed = parse_prompt("书签上写着“金沙”和“太阳”", explicit_lines=["金沙遗址", "太阳神鸟"])
     assert parsed.lines == ["金沙遗址", "太阳神鸟"]
     assert parsed.prompt_with_placeholders == "书签上写着 * 和 * "
-    assert parsed.notes
+    assert parsed.notes == ["the explicit lines replace the prompt's quoted texts"]
 
 
 def test_explicit_lines_append_official_placeholders():
@@ -182,6 +182,10 @@ def test_explicit_lines_append_official_placeholders():
     assert parsed.prompt_with_placeholders == "一个书签，写着, that reads * , * ."
     assert "金沙" not in parsed.prompt_with_placeholders
     assert any("explicit" in note for note in parsed.notes)
+    assert parsed.notes == [
+        "the prompt quotes 1 text(s) but 2 explicit line(s) were given: "
+        "the explicit lines are used and the quoted texts removed"
+    ]
 
 
 def test_empty_quotes_are_dropped_with_a_note():
@@ -192,8 +196,11 @@ def test_empty_quotes_are_dropped_with_a_note():
 
 
 def test_non_text_prompt_is_a_request_error():
-    with pytest.raises(RequestError, match="prompt"):
+    with pytest.raises(RequestError, match="prompt") as err:
         parse_prompt(None)
+    assert err.value.field == "prompt" and str(err.value) == "prompt: must be text, got NoneType"
+    with pytest.raises(RequestError, match="must be text, got bytes"):
+        parse_prompt("写着“天路”".encode())
 
 
 def test_check_line_count():

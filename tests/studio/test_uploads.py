@@ -44,6 +44,13 @@ def test_png_jpeg_webp_decode_to_rgb():
         out = decode_image(data, **LIMITS)
         assert out.shape == (40, 60, 3) and out.dtype == np.uint8
         assert abs(int(out[20, 10, 0]) - 200) < 8 and int(out[20, 50, 0]) < 8
+    # lossless formats come back pixel for pixel, channel order included
+    noise = np.random.default_rng(0).integers(0, 256, (23, 31, 3), dtype=np.uint8)
+    for fmt, kw in (("PNG", {}), ("WEBP", {"lossless": True})):
+        np.testing.assert_array_equal(decode_image(encode(noise, fmt, **kw), **LIMITS), noise)
+    grey = decode_image(encode(noise[:, :, 0]), **LIMITS)  # a greyscale PNG becomes RGB
+    assert grey.shape == (23, 31, 3)
+    np.testing.assert_array_equal(grey, np.repeat(noise[:, :, :1], 3, axis=2))
 
 
 def test_decompression_bomb_refused_from_header():
@@ -65,7 +72,7 @@ def test_wrong_magic_refused_whatever_the_name():
 
 
 def test_right_magic_but_garbage_body_refused():
-    with pytest.raises(ImageError):
+    with pytest.raises(ImageError, match="PNG file is truncated"):
         decode_image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, **LIMITS)
     with pytest.raises(ImageError, match="cannot decode"):
         decode_image(b"\xff\xd8\xff\xe0" + b"\x13" * 200, **LIMITS)
@@ -77,6 +84,8 @@ def test_polyglots_refused():
     with zipfile.ZipFile(zbuf, "w") as zf:
         zf.writestr("payload.txt", "hello")
     with pytest.raises(ImageError, match="ZIP|after its end"):
+        decode_image(png + zbuf.getvalue(), **LIMITS)
+    with pytest.raises(ImageError, match="also a ZIP archive"):
         decode_image(png + zbuf.getvalue(), **LIMITS)
     with pytest.raises(ImageError, match="after its end"):
         decode_image(png + b"trailing", **LIMITS)

@@ -106,6 +106,10 @@ def test_edit_json_base64_and_multipart(data_dir, fake_engine):
     assert r.status_code == 200, r.text
     entry = r.json()["result"]["images"][0]
     assert entry["size"] == [320, 256]
+    # the engine got the uploaded picture: the fake engine paints its lines onto a copy of it
+    edited = np.asarray(Image.open(io.BytesIO(client.get(entry["url"]).content)).convert("RGB"))
+    assert (edited[:40] == 180).all() and (edited[120:] == 180).all()  # untouched away from the line
+    assert tuple(edited[50, 130]) == (255, 0, 0)  # the line's outline
     meta = client.get(f"/api/gallery/{entry['id']}").json()
     assert meta["request"]["mode"] == "edit" and meta["request"]["mask"] == {"shape": [256, 320]}
     assert set(meta["inputs"]) == {"image", "mask"}
@@ -118,6 +122,9 @@ def test_edit_json_base64_and_multipart(data_dir, fake_engine):
     )
     assert r2.status_code == 200, r2.text
     assert r2.json()["result"]["images"][0]["size"] == [320, 256]
+    jpeg_edit = client.get(r2.json()["result"]["images"][0]["url"]).content
+    corner = np.asarray(Image.open(io.BytesIO(jpeg_edit)).convert("RGB"))[:40, :40].astype(int)
+    assert np.abs(corner - 180).max() <= 3  # the multipart JPEG decoded (lossy, so nearly 180)
 
 
 def test_validation_errors_are_422_with_the_field(data_dir, fake_engine):
@@ -147,14 +154,28 @@ def test_bad_uploads_get_4xx(data_dir, fake_engine):
         ).decode(),
         "big": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 300_000).decode(),
     }
+    expected = {
+        "bomb": (400, "image: 3000x3000 = 9000000 pixels; at most 1000000"),
+        "magic": (400, "image: not a PNG, JPEG or WebP image"),
+        "polyglot": (400, "image: the file contains markup or script text"),
+        "big": (413, "image: the encoded file is larger than 200000 bytes"),
+    }
     for name, image in cases.items():
         r = client.post("/api/edit", json={**req, "image": image})
         assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+        assert r.status_code == expected[name][0], (name, r.text)
+        assert r.json()["error"].startswith(expected[name][1]), (name, r.text)
     assert client.post("/api/edit", json={**req, "image": cases["big"]}).status_code == 413
-    events = [
-        json.loads(x)["event"] for x in (data_dir / "security" / "security.log").read_text().splitlines()
-    ]
+    records = [json.loads(x) for x in (data_dir / "security" / "security.log").read_text().splitlines()]
+    events = [record["event"] for record in records]
     assert events.count("refused_upload") == 5
+    refused = [r for r in records if r["event"] == "refused_upload"]
+    assert {r["client"] for r in refused} == {"192.0.2.10"} and {r["path"] for r in refused} == {"/api/edit"}
+    assert [r["detail"].split(";")[0] for r in refused[:2]] == [
+        "image: 3000x3000 = 9000000 pixels", "image: not a PNG, JPEG or WebP image (checked by content, not by name)"
+    ]
+    gallery = data_dir / "gallery"
+    assert not gallery.exists() or not any(gallery.iterdir())  # nothing refused reached an engine
 
 
 def test_full_queue_answers_429_with_retry_after(data_dir, fake_engine):

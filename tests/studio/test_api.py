@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -202,6 +203,9 @@ def test_rate_limit_429_then_automatic_ban_survives_restart(data_dir, fake_engin
     assert again.get("/healthz").status_code == 403
     assert make_client(data_dir, ip="198.51.100.24").get("/api/engines").status_code == 200
     assert BlockList(data_dir / "security" / "blocklist.json").match("198.51.100.23").expires is not None
+    ban = BlockList(data_dir / "security" / "blocklist.json").match("198.51.100.23")
+    assert ban.expires == pytest.approx(time.time() + StudioConfig().ban_duration_s, abs=30)
+    assert ban.reason.startswith("automatic: 4 violations")
 
 
 def test_block_list_cidr_applies_to_the_server(data_dir, fake_engine):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from wenchuang.cli import main
 from wenchuang.studio.security import BlockList
 
@@ -13,6 +17,8 @@ def test_block_add_list_remove_persist(data_dir, capsys):
     assert "blocked 203.0.113.0/24 permanently" in out and "blocked 198.51.100.7/32 until" in out
     bl = BlockList(data_dir / "security" / "blocklist.json")
     assert bl.match("203.0.113.99").reason == "scanner" and bl.match("198.51.100.7").expires is not None
+    assert bl.match("203.0.113.99").expires is None
+    assert bl.match("198.51.100.7").expires == pytest.approx(time.time() + 600, abs=30)
     assert main(["block", "list"]) == 0
     listing = capsys.readouterr().out
     assert "203.0.113.0/24" in listing and "permanent" in listing and "expires in" in listing
@@ -28,10 +34,9 @@ def test_block_add_garbage_is_one_line_error(data_dir, capsys):
 
 
 def test_serve_help_mentions_the_defences(capsys):
-    try:
+    with pytest.raises(SystemExit) as exc:
         main(["serve", "--help"])
-    except SystemExit as exc:
-        assert exc.code == 0
+    assert exc.value.code == 0
     out = capsys.readouterr().out
     for flag in (
         "--listen",

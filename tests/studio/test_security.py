@@ -33,6 +33,8 @@ def test_blocklist_ip_and_cidr_persist_across_instances(tmp_path):
     assert again.match("198.51.101.1") is None
     assert again.match("2001:db8:1::5").network == "2001:db8::/32"
     assert again.match("::ffff:198.51.100.3") is not None  # IPv4-mapped IPv6 is the IPv4 address
+    assert again.match("::ffff:198.51.100.3").network == "198.51.100.0/24"
+    assert again.match("203.0.113.7").expires is None  # no duration: permanent
     assert again.match("not-an-ip") is None
     assert {e.network for e in again.entries()} == {"203.0.113.7/32", "198.51.100.0/24", "2001:db8::/32"}
     assert again.remove("198.51.100.0/24") is True
@@ -45,12 +47,20 @@ def test_blocklist_rejects_garbage_and_expires_temporary_entries(tmp_path):
     bl = BlockList(tmp_path / "bl.json")
     with pytest.raises(BlockListError, match="not an IP address"):
         bl.add("../../etc/passwd")
+    before = time.time()
     bl.add("192.0.2.1", duration_s=0.05)
     assert bl.match("192.0.2.1") is not None
+    assert before + 0.05 <= bl.match("192.0.2.1").expires <= time.time() + 0.05
     time.sleep(0.1)
     assert bl.match("192.0.2.1") is None
     assert bl.purge_expired() == 1
     assert bl.entries(include_expired=True) == []
+    # a temporary ban never shortens a permanent one
+    bl.add("192.0.2.2", reason="by hand")
+    bl.add("192.0.2.2", duration_s=0.05)
+    time.sleep(0.1)
+    assert BlockList(tmp_path / "bl.json").match("192.0.2.2").reason == "by hand"
+    assert bl.match("192.0.2.2").expires is None
 
 
 def test_blocklist_picks_up_changes_made_by_another_process(tmp_path):
@@ -59,6 +69,7 @@ def test_blocklist_picks_up_changes_made_by_another_process(tmp_path):
     BlockList(path).add("192.0.2.9")  # e.g. `wenchuang block add` while serving
     server.refresh(min_interval_s=0)
     assert server.match("192.0.2.9") is not None
+    assert server.match("192.0.2.9").network == "192.0.2.9/32"
 
 
 def test_token_bucket_allows_burst_then_asks_to_wait():
@@ -80,7 +91,13 @@ def test_violations_ban_after_threshold_within_window(tmp_path):
     assert tracker.record("192.0.2.5", "rate", now=22)
     entry = BlockList(tmp_path / "bl.json").match("192.0.2.5")
     assert entry is not None and entry.expires is not None and "automatic" in entry.reason
+    assert entry.reason == "automatic: 3 violations (rate)" and entry.network == "192.0.2.5/32"
+    assert entry.expires == pytest.approx(time.time() + 60, abs=5)  # banned for ban_s seconds
     assert [r["event"] for r in log.read()] == ["ban"]
+    # the count starts again after a ban, and loopback is never banned
+    assert not tracker.record("192.0.2.5", "rate", now=23)
+    assert not any(tracker.record("127.0.0.1", "rate", now=30 + i) for i in range(5))
+    assert BlockList(tmp_path / "bl.json").match("127.0.0.1") is None
 
 
 def test_forwarded_for_is_ignored_unless_peer_is_a_trusted_proxy():

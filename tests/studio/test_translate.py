@@ -37,6 +37,7 @@ def test_translate_endpoint_uses_the_glossary_and_keeps_quoted_lines_out(data_di
     assert r.status_code == 200, r.text
     body = r.json()
     assert "Golden Sun Bird" in body["text"]
+    assert body["text"] == "Golden Sun Bird gold ornament with the words *"  # the same as the CLI
     assert "天路" not in body["text"] and body["text"].count("*") == 1  # the line is a placeholder
     assert body["lines"] == ["天路"] and "天路" not in body["prompt_with_placeholders"]
     assert body["model"] is None and any("glossary" in n for n in body["notes"])
@@ -45,6 +46,8 @@ def test_translate_endpoint_uses_the_glossary_and_keeps_quoted_lines_out(data_di
     r = client.post("/api/translate", json={"prompt": "太阳神鸟书签", "lines": ["金沙", "成都"]})
     assert r.status_code == 200, r.text
     assert r.json()["text"].count("*") == 2 and "金沙" not in r.json()["text"]
+    assert r.json()["text"] == "Golden Sun Bird bookmark, that reads *, *."
+    assert r.json()["lines"] == ["金沙", "成都"]
 
 
 @pytest.mark.parametrize(
@@ -134,11 +137,15 @@ def test_ui_translation_logic():
     assert typed_lines([" 金沙 ", "", None]) == ["金沙"] and typed_lines(["", None]) is None
     text2, _ = translate_for_ui("太阳神鸟书签", ["金沙", "成都"], {"glossary_only": "仅用术语表"})
     assert text2.count("*") == 2
+    assert text2 == "Golden Sun Bird bookmark, that reads *, *."
     assert "仅用术语表" in translate_for_ui("太阳神鸟书签", [], {"glossary_only": "仅用术语表"})[1]
     # automatic fill: empty box or the last automatic text is replaced, the user's edit is kept
     filled = auto_translation(PROMPT, "", "")
     assert filled is not None and filled[0] == filled[2] == text
     assert auto_translation("太阳神鸟书签", text, text)[0] != text
+    refilled = auto_translation("太阳神鸟书签", text, text)
+    assert refilled[0] == refilled[2] == "Golden Sun Bird bookmark"
+    assert auto_translation("太阳神鸟书签", " " + text + " ", text)[0] == "Golden Sun Bird bookmark"
     assert auto_translation("太阳神鸟书签", "my own English *", text) is None
     # the box -> DesignRequest.translated_prompt
     assert translated_field("  ") is None and translated_field(None) is None

@@ -212,6 +212,14 @@ def test_style_lora_from_train_style_merges_into_anytext(models, tmp_path):
             if not torch.equal(v, getattr(base, part).state_dict()[k])
         ]
         assert changed, part
+        # only the weights the LoRA targets change
+        lora = load_file(str(result.output))
+        targets = {
+            key.removeprefix(part + ".").removeprefix("text_model.").split(".lora_A.")[0] + ".weight"
+            for key in lora
+            if key.startswith(part + ".") and ".lora_A." in key
+        }
+        assert {k.removeprefix("text_model.") for k in changed} == targets, part
     merged.set_progress_bar_config(disable=True)
     image = merged('a sign that reads "AB"', texts=["AB"], polygons=[[(8, 8), (56, 8), (56, 40), (8, 40)]],
                    width=64, height=64, num_inference_steps=1).images[0]  # fmt: skip

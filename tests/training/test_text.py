@@ -131,8 +131,10 @@ def test_text_resume_with_ema_matches_an_uninterrupted_run(tiny_anytext, anyword
     result = resumed.train()
     assert result.losses == pytest.approx(straight.losses, rel=1e-5)
     a, b = common.trainable_state(straight.modules), common.trainable_state(resumed.modules)
+    assert a.keys() == b.keys() and len(a) > 0
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=1e-5)
+    assert len(straight.ema.shadow_params) == len(resumed.ema.shadow_params) > 0
     for x, y in zip(straight.ema.shadow_params, resumed.ema.shadow_params):
         torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-5)
     # the saved pipeline holds the EMA weights
@@ -141,6 +143,13 @@ def test_text_resume_with_ema_matches_an_uninterrupted_run(tiny_anytext, anyword
     saved = AnyTextPipeline.from_pretrained(result.output).controlnet
     first = next(iter(saved.parameters()))
     assert torch.allclose(first, resumed.ema.shadow_params[0].to(first.dtype))
+    shadow_of = {id(p): s for p, s in zip(resumed.params, resumed.ema.shadow_params)}
+    saved_state, differs = saved.state_dict(), 0
+    for name, live in resumed.controlnet.named_parameters():  # every tensor, not only the first
+        ema = shadow_of[id(live)]
+        torch.testing.assert_close(saved_state[name], ema.to(saved_state[name].dtype), atol=1e-6, rtol=1e-5)
+        differs += not torch.allclose(live, ema)
+    assert differs > 0  # the EMA is not the last training weights, so the check above means something
 
 
 def test_cli_train_text(tiny_anytext, anyword_data, tmp_path, capsys):

@@ -146,6 +146,8 @@ def test_check_images_reads_sizes(tmp_path):
     src.write_text(json.dumps(doc), encoding="utf-8")
     stats = filter_anyword(src, tmp_path / "o.json", FilterConfig(check_images=True), progress=False)
     assert stats.kept == 1 and stats.dropped["image_too_small"] == 1 and stats.dropped["image_missing"] == 1
+    kept = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))["data_list"]
+    assert [e["img_name"] for e in kept] == ["big.png"]
 
 
 def test_cli(crafted, tmp_path, capsys):

@@ -158,3 +158,5 @@ def test_prepare_cli(crafted, tmp_path, capsys):
     assert "4 images written" in out and "corrupt (skipped): 2" in out and "duplicates (skipped): 1" in out
     assert (tmp_path / "cli" / "b.txt").read_text() == "sxd\n"
     assert main(["data", "prepare", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.strip() == f"wenchuang: error: {tmp_path / 'missing'}: not a folder"
+    assert not (tmp_path / "x").exists()

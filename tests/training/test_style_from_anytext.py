@@ -4,6 +4,7 @@ can tune a style and merge it back with only the AnyText weights, no second mode
 from __future__ import annotations
 
 import torch
+from safetensors.torch import load_file
 
 from wenchuang.anytext.pipeline import AnyTextPipeline
 from wenchuang.training.merge import merge_into_anytext
@@ -27,6 +28,10 @@ def test_lora_on_the_anytext_folder_as_base_then_merge_back(tiny_anytext, style_
         if not torch.equal(weight, before.unet.state_dict()[name])
     ]
     assert changed and all(".attentions." in name for name in changed)  # only where the LoRA adapts
-    for part in ("controlnet", "text_embedding", "vae"):
+    lora = load_file(str(result.output))
+    targets = {k.removeprefix("unet.").split(".lora_A.")[0] + ".weight" for k in lora if k.startswith("unet.")
+               and ".lora_A." in k}  # fmt: skip
+    assert set(changed) == targets  # every adapted weight changed, nothing else
+    for part in ("controlnet", "text_embedding", "vae", "text_encoder"):  # no text-encoder LoRA asked for
         for name, weight in getattr(after, part).state_dict().items():
             assert torch.equal(weight, getattr(before, part).state_dict()[name]), (part, name)

@@ -155,6 +155,7 @@ def test_mounted_ui_in_both_languages(data_dir):
     assert "改字" in zh and "去字" in zh and "Edit text" in en and "Remove text" in en
     assert client.get("/zh/").status_code == 200
     assert client.get("/zh/monitoring").status_code != 200
+    assert client.get("/zh/monitoring").status_code in (403, 404)  # monitoring is off: refused, not an error
     assert client.get("/api/engines").status_code == 200
     # Gradio's own files go inside the data folder
     assert (data_dir / "cache" / "gradio").is_dir()
@@ -229,6 +230,8 @@ def test_ui_gallery_rerun_zip_and_example_loading(data_dir, fake_engine):
     assert first.read_bytes() == again.read_bytes()  # same settings, same image
     zpath = ui.zip_shown(ui.history()[1])
     assert zpath.startswith(str(data_dir)) and len(zipfile.ZipFile(zpath).namelist()) == 4
+    shown = ui.history()[1]
+    assert sorted(zipfile.ZipFile(zpath).namelist()) == sorted(f"{i}{e}" for i in shown for e in (".png", ".json"))
     # an example fills the generate tab: prompt, canvas with its boxes, shape, line count, size, rows
     renderer.render_one(EXAMPLES[0])
     values = ui.load_example(SimpleNamespace(index=0))

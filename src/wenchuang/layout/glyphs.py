@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -208,19 +209,39 @@ def _rotation(
 _MARGIN = 24
 
 
+@dataclass(frozen=True)
+class _Window:
+    """Grey pixels of a glyph canvas that still need the 1-bit conversion, and where they go."""
+
+    grey: np.ndarray  # uint8, (rows, cols)
+    top: int
+    left: int
+
+    def convert(self) -> Image.Image:
+        """The 1-bit conversion (Floyd-Steinberg); Pillow releases the GIL while it runs."""
+        return Image.fromarray(self.grey, "L").convert("1")
+
+    def paste(self, converted: Image.Image, out: np.ndarray) -> None:
+        rows, cols = self.grey.shape
+        out[self.top : self.top + rows, self.left : self.left + cols] = np.asarray(converted)
+
+
+_NO_INK = _Window(np.zeros((0, 0), np.uint8), 0, 0)
+
+
 def _glyph_canvas_fast(
     draws: list[tuple[float, float, str]],
     fitted: ImageFont.FreeTypeFont,
     place: _Placement,
-    out: np.ndarray,
-) -> np.ndarray | None:
+    shape: tuple[int, int],
+) -> _Window | None:
     """`_glyph_canvas_full` computed on a window around the text only (same pixels, ~50x faster).
 
-    Writes into `out`, a zero (h, w) float32 image, and returns it. Returns None where the window
-    shortcut does not apply (text starting left of or above the canvas, where Pillow splits
-    coordinates differently).
+    Returns the window of a zero (h, w) = `shape` canvas that holds the ink, before its 1-bit
+    conversion (`_Window.convert`; empty where there is no ink). Returns None where the window shortcut does not
+    apply (text starting left of or above the canvas, where Pillow splits coordinates differently).
     """
-    h, w = out.shape
+    h, w = shape
     size = (w, h)
     if any(x < 0 or y < 0 for x, y, _ in draws):
         return None
@@ -234,14 +255,22 @@ def _glyph_canvas_fast(
         ly1 = max(ly1, math.floor(y) + bottom + 4)
     lx0, ly0, lx1, ly1 = max(lx0, 0), max(ly0, 0), min(lx1, w), min(ly1, h)
     if lx1 <= lx0 or ly1 <= ly0:
-        return out
+        return _NO_INK
     # Text drawn in white on a transparent RGBA layer and pasted onto black with its own alpha gives
     # grey = coverage, exactly what drawing it on an "L" image gives: so one byte per pixel suffices.
+    # The window has to start at or before the draw origins (their fractions decide the pixels).
     layer = Image.new("L", (lx1 - lx0, ly1 - ly0), 0)
     draw = ImageDraw.Draw(layer)
     for x, y, string in draws:
         draw.text((x - lx0, y - ly0), string, font=fitted, fill=255)
     source = np.asarray(layer)
+    # Rows without ink (a quarter of the window above the glyphs, from the ascent) stay black through
+    # rotation and conversion: drop them.
+    ink_rows = np.flatnonzero(source.any(axis=1))
+    if ink_rows.size == 0:
+        return _NO_INK
+    source = source[ink_rows[0] : ink_rows[-1] + 1]
+    ly0, ly1 = ly0 + int(ink_rows[0]), ly0 + int(ink_rows[-1]) + 1
 
     # 2. rotate: nearest-neighbour gather with Pillow's 16.16 fixed-point affine arithmetic
     if place.angle % 360.0 == 0:
@@ -256,7 +285,7 @@ def _glyph_canvas_fast(
         ox1 = min(int(math.ceil(dest[:, 0].max())) + 4, w, px + nw)
         oy1 = min(int(math.ceil(dest[:, 1].max())) + 4, h, py + nh)
         if ox1 <= ox0 or oy1 <= oy0:
-            return out
+            return _NO_INK
         fix = lambda v: math.floor(v * 65536.0 + 0.5)  # noqa: E731  (Pillow's FIX)
         a0, a1, a3, a4 = fix(a), fix(b), fix(d), fix(e)
         a2, a5 = fix(c + a * 0.5 + b * 0.5), fix(f + d * 0.5 + e * 0.5)
@@ -276,14 +305,36 @@ def _glyph_canvas_fast(
             source, maps, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
 
-    # 3. convert to 1 bit (dithering) inside a margin that holds the error diffusion
+    # 3. the window of the 1-bit conversion (dithering): a margin left and right holds the error diffusion
     dx0, dy0 = max(ox0 - _MARGIN, 0), oy0
     dx1 = min(ox0 + rotated.shape[1] + _MARGIN, w)
     dy1 = min(oy0 + rotated.shape[0], h)
-    window = np.zeros((dy1 - dy0, dx1 - dx0), np.uint8)
-    window[oy0 - dy0 : oy0 - dy0 + rotated.shape[0], ox0 - dx0 : ox0 - dx0 + rotated.shape[1]] = rotated
-    out[dy0:dy1, dx0:dx1] = np.asarray(Image.fromarray(window, "L").convert("1"))
-    return out
+    grey = np.zeros((dy1 - dy0, dx1 - dx0), np.uint8)
+    grey[oy0 - dy0 : oy0 - dy0 + rotated.shape[0], ox0 - dx0 : ox0 - dx0 + rotated.shape[1]] = rotated
+    return _Window(grey, dy0, dx0)
+
+
+def _canvas_window(
+    text: str,
+    polygon: Sequence[Sequence[float]],
+    width: int,
+    height: int,
+    font: FontSpec,
+    scale: int,
+    add_space: bool,
+    exact_steps: bool,
+    out: np.ndarray,
+) -> _Window | None:
+    """`draw_glyph_canvas` up to the last step: the window still to convert and paste into `out`, or
+    None when `out` is already complete (no ink, or the official full-canvas steps were run)."""
+    place = _placement(polygon, scale)
+    text, fitted = _fit_font(text, place, font, add_space)
+    draws = _text_draws(text, fitted, place)
+    window = None if exact_steps else _glyph_canvas_fast(draws, fitted, place, out.shape)
+    if window is None:
+        out[...] = _glyph_canvas_full(draws, fitted, place, out.shape[::-1])
+        return None
+    return window if window.grey.size else None
 
 
 def draw_glyph_canvas(
@@ -305,17 +356,16 @@ def draw_glyph_canvas(
     pixels, slower; used by the tests to check the window). `out`, when given, is a zero float32
     image of that shape to draw into (the result is then `out` itself).
     """
-    place = _placement(polygon, scale)
-    text, fitted = _fit_font(text, place, resolve_font(font), add_space)
-    size = (width * scale, height * scale)
+    shape = (height * scale, width * scale)
     if out is None:
-        out = np.zeros(size[::-1], np.float32)
-    elif out.shape != size[::-1] or out.dtype != np.float32:
-        raise ValueError(f"out must be float32 of shape {size[::-1]}, got {out.dtype} {out.shape}")
-    draws = _text_draws(text, fitted, place)
-    result = None if exact_steps else _glyph_canvas_fast(draws, fitted, place, out)
-    if result is None:
-        out[...] = _glyph_canvas_full(draws, fitted, place, size)
+        out = np.zeros(shape, np.float32)
+    elif out.shape != shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {out.shape}")
+    window = _canvas_window(
+        text, polygon, width, height, resolve_font(font), scale, add_space, exact_steps, out
+    )
+    if window is not None:
+        window.paste(window.convert(), out)
     return out
 
 
@@ -371,13 +421,21 @@ def build_text_conditions(
     if width < 1 or height < 1:
         raise RequestError("size", f"must be positive, got {width}x{height}")
     font = resolve_font(font)  # once: resolving a name looks at the file system
-    # one zero block for all glyph canvases: the pages are only touched where there is text
+    # one zero block for all glyph canvases (one allocation, not one per line)
     block = np.zeros((len(texts), height * scale, width * scale), np.float32)
-    glyphs, lines, positions = [], [], []
-    for text, polygon, out in zip(texts, polygons, block):
-        glyphs.append(draw_glyph_canvas(text, polygon, width, height, font, scale, add_space, out=out))
-        lines.append(draw_glyph_line(text, font))
-        positions.append(draw_position(polygon, width, height))
+    # Pillow's font rendering holds the GIL but its 1-bit conversion does not: a worker thread
+    # converts the glyph canvases while this thread renders the glyph lines.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="glyph-convert") as worker:
+        converting = []
+        for text, polygon, out in zip(texts, polygons, block):
+            window = _canvas_window(text, polygon, width, height, font, scale, add_space, False, out)
+            if window is not None:
+                converting.append((window, out, worker.submit(window.convert)))
+        lines = [draw_glyph_line(text, font) for text in texts]
+        for window, out, job in converting:
+            window.paste(job.result(), out)
+    positions = [draw_position(polygon, width, height) for polygon in polygons]
+    glyphs = list(block)
     hint = np.zeros((height, width), np.float32)
     for polygon in polygons:
         _fill(hint, polygon)  # the union of the positions, drawn rather than combined pixel by pixel

@@ -238,8 +238,9 @@ def _glyph_canvas_fast(
     """`_glyph_canvas_full` computed on a window around the text only (same pixels, ~50x faster).
 
     Returns the window of a zero (h, w) = `shape` canvas that holds the ink, before its 1-bit
-    conversion (`_Window.convert`; empty where there is no ink). Returns None where the window shortcut does not
-    apply (text starting left of or above the canvas, where Pillow splits coordinates differently).
+    conversion (`_Window.convert`; empty where there is no ink). Returns None where the window
+    shortcut does not apply (text starting left of or above the canvas, where Pillow splits
+    coordinates differently).
     """
     h, w = shape
     size = (w, h)
@@ -305,7 +306,8 @@ def _glyph_canvas_fast(
             source, maps, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
 
-    # 3. the window of the 1-bit conversion (dithering): a margin left and right holds the error diffusion
+    # 3. the window of the 1-bit conversion (dithering), with a margin left and right that holds
+    # the error diffusion
     dx0, dy0 = max(ox0 - _MARGIN, 0), oy0
     dx1 = min(ox0 + rotated.shape[1] + _MARGIN, w)
     dy1 = min(oy0 + rotated.shape[0], h)

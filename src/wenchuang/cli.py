@@ -2,7 +2,8 @@
 
 Each group of subcommands lives in `wenchuang.commands.<area>` and exposes
 `register(subparsers)`; a command's handler gets the parsed args and returns an exit code.
-Errors the user caused (`WenchuangError`) print one line and exit 2, never a traceback.
+Errors the user caused (`WenchuangError`, and `OSError` from the files and folders they named) print
+one line and exit 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except WenchuangError as exc:
-        print(f"wenchuang: error: {exc}", file=sys.stderr)
+        print(f"wenchuang: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user gave cannot be read or written: their input, not our bug
+        if args.debug:
+            raise
+        print(f"wenchuang: error: {_one_line(_describe_os_error(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("wenchuang: interrupted", file=sys.stderr)
@@ -67,10 +73,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"wenchuang: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"wenchuang: internal error: {type(exc).__name__}: {_one_line(str(exc))} (run with --debug for details)",
             file=sys.stderr,
         )
         return 1
+
+
+def _one_line(message: str) -> str:
+    """Messages that embed a library's error (torch, huggingface_hub) may span lines: join them."""
+    return " ".join(message.split())
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """``Not a directory: 'out/x.json'`` from an OSError (``[Errno 20] ...`` without the number)."""
+    if exc.strerror and exc.filename is not None:
+        text = f"{exc.strerror}: {str(exc.filename)!r}"
+        if exc.filename2 is not None:
+            text += f" -> {str(exc.filename2)!r}"
+        return text
+    return f"{type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":

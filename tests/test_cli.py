@@ -1,0 +1,73 @@
+"""wenchuang.cli.main: user errors (WenchuangError, OSError on the user's paths) are one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wenchuang import cli
+from wenchuang.cli import main
+from wenchuang.errors import ModelError
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def annotations(tmp_path):
+    path = tmp_path / "bench.json"
+    entry = {"img_name": "a.jpg", "caption": "a *", "annotations": [{"text": "文", "valid": True,
+             "polygon": [[10, 10], [60, 10], [60, 60], [10, 60]], "language": "Chinese"}]}
+    path.write_text(json.dumps({"data_root": str(tmp_path / "none"), "data_list": [entry]}), encoding="utf-8")
+    return path
+
+
+def test_report_path_that_is_a_folder_is_one_line_exit_2(tmp_path, capsys, annotations):
+    folder = tmp_path / "taken"
+    folder.mkdir()
+    code, out, err = run(capsys, "eval", "ocr", "--annotations", str(annotations), "--report", str(folder))
+    last = err.splitlines()[-1]  # above it only the progress bar
+    assert code == 2 and "Traceback" not in err
+    assert last.startswith("wenchuang: error: Is a directory: ") and last.endswith(repr(str(folder)))
+    assert list(folder.iterdir()) == [] and [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_report_path_under_a_file_is_one_line_exit_2(tmp_path, capsys, annotations):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x", encoding="utf-8")
+    code, out, err = run(
+        capsys, "eval", "ocr", "--annotations", str(annotations), "--report", str(blocker / "r.json")
+    )
+    last = err.splitlines()[-1]
+    assert code == 2 and "Traceback" not in err
+    assert last == f"wenchuang: error: File exists: {str(blocker)!r}"
+    assert blocker.read_text(encoding="utf-8") == "x"
+
+
+def test_multi_line_error_message_is_printed_on_one_line(monkeypatch, capsys):
+    def handler(args):
+        raise ModelError("cannot read checkpoint x.ckpt: UnpicklingError: Weights only load failed.\n\nUnsupported")
+
+    monkeypatch.setattr("wenchuang.commands.design.cmd_generate", handler)
+    code, out, err = run(capsys, "generate", "--text", "hi", "--out", "unused")
+    assert code == 2
+    assert err == "wenchuang: error: cannot read checkpoint x.ckpt: UnpicklingError: Weights only load failed. Unsupported\n"
+
+
+def test_os_error_with_debug_still_raises(monkeypatch):
+    def handler(args):
+        raise NotADirectoryError(20, "Not a directory", "out/x.json")
+
+    monkeypatch.setattr("wenchuang.commands.design.cmd_generate", handler)
+    with pytest.raises(NotADirectoryError):
+        main(["--debug", "generate", "--text", "hi", "--out", "unused"])
+
+
+def test_describe_os_error_names_both_paths():
+    exc = IsADirectoryError(21, "Is a directory", "out.part", None, "out")
+    assert cli._describe_os_error(exc) == "Is a directory: 'out.part' -> 'out'"
+    assert cli._describe_os_error(OSError("disk on fire")) == "OSError: disk on fire"

@@ -47,3 +47,39 @@ def test_serve_help_mentions_the_defences(capsys):
         "--queue-size",
     ):
         assert flag in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--port", "70000"], "wenchuang serve: error: argument --port: must be at least 1 and at most 65535, got '70000'"),
+        (["serve", "--port", "-1"], "wenchuang serve: error: argument --port: must be at least 1 and at most 65535, got '-1'"),
+        (["serve", "--queue-size", "0"], "wenchuang serve: error: argument --queue-size: must be at least 1, got '0'"),
+        (["serve", "--workers", "0"], "wenchuang serve: error: argument --workers: must be at least 1, got '0'"),
+        (["serve", "--rate", "0"], "wenchuang serve: error: argument --rate: must be above 0, got '0'"),
+        (["serve", "--job-rate", "nan"], "wenchuang serve: error: argument --job-rate: expected a finite number, got 'nan'"),
+        (["serve", "--ban-threshold", "-1"], "wenchuang serve: error: argument --ban-threshold: must be at least 0, got '-1'"),
+        (["serve", "--ban-window", "x"], "wenchuang serve: error: argument --ban-window: expected a number, got 'x'"),
+        (["serve", "--ban-duration", "-5"], "wenchuang serve: error: argument --ban-duration: must be above 0, got '-5'"),
+        (["block", "add", "192.0.2.1", "--for", "0"], "wenchuang block add: error: argument --for: must be above 0 and at most 3.1536e+09, got '0'"),
+        (["block", "add", "192.0.2.1", "--for", "inf"], "wenchuang block add: error: argument --for: expected a finite number, got 'inf'"),
+        (["block", "add", "192.0.2.1", "--for", "1e300"], "wenchuang block add: error: argument --for: must be above 0 and at most 3.1536e+09, got '1e300'"),
+    ],
+)
+def test_bad_numbers_are_refused_before_anything_starts(data_dir, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == message + "\n"
+    assert not (data_dir / "security" / "blocklist.json").exists()
+
+
+def test_serve_bad_trusted_proxy_and_host_name_the_option(data_dir, capsys, monkeypatch):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("the server must not start"))
+    assert main(["serve", "--no-ui", "--trusted-proxy", "10.0.0.0/33"]) == 2
+    assert capsys.readouterr().err == "wenchuang: error: --trusted-proxy: not an IP address or CIDR range: '10.0.0.0/33'\n"
+    assert main(["serve", "--no-ui", "--host", "999.999.1.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wenchuang: error: --host: cannot bind '999.999.1.1': ") and err.count("\n") == 1

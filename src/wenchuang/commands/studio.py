@@ -4,11 +4,41 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import secrets
+import socket
 import sys
 import time
 
+from wenchuang.errors import RequestError
 from wenchuang.studio.config import DEFAULT_PORT, StudioConfig, data_home
+
+
+def _number(kind: type, minimum: float, maximum: float = math.inf, exclusive: bool = False):
+    """An argparse `type`: a finite `kind` (int or float) >= minimum (> with `exclusive`) and <= maximum,
+    so a bad value is argparse's one-line error naming the option, before anything starts."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        too_low = value <= minimum if exclusive else value < minimum
+        if too_low or value > maximum:
+            low = f"above {minimum:g}" if exclusive else f"at least {minimum:g}"
+            high = "" if maximum == math.inf else f" and at most {maximum:g}"
+            raise argparse.ArgumentTypeError(f"must be {low}{high}, got {text!r}")
+        return value
+
+    return parse
+
+
+_PORT = _number(int, 1, 65535)
+_COUNT = _number(int, 1)
+_POSITIVE = _number(float, 0, exclusive=True)
+_MAX_BAN_S = 100 * 365 * 86400  # a ban's end must still be a date
 
 
 def register(subparsers) -> None:
@@ -18,7 +48,7 @@ def register(subparsers) -> None:
         description="Start Wenchuang Studio: the web UI at / and the HTTP API at /api (docs at /docs). "
         "Binds 127.0.0.1 only, unless --listen.",
     )
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    serve.add_argument("--port", type=_PORT, default=DEFAULT_PORT, help="port (default %(default)s)")
     serve.add_argument(
         "--host", default=None, help="address to bind (default 127.0.0.1; 0.0.0.0 with --listen)"
     )
@@ -55,31 +85,31 @@ def register(subparsers) -> None:
         help="default engine (default: anytext when its weights are ready, else classic)",
     )
     serve.add_argument(
-        "--queue-size", type=int, default=8, help="waiting jobs before 429 (default %(default)s)"
+        "--queue-size", type=_COUNT, default=8, help="waiting jobs before 429 (default %(default)s)"
     )
-    serve.add_argument("--workers", type=int, default=1, help="jobs run at once (default %(default)s)")
+    serve.add_argument("--workers", type=_COUNT, default=1, help="jobs run at once (default %(default)s)")
     serve.add_argument(
         "--rate",
-        type=float,
+        type=_POSITIVE,
         default=StudioConfig.rate_per_minute,
         help="requests per minute per client (default %(default)s)",
     )
     serve.add_argument(
         "--job-rate",
-        type=float,
+        type=_POSITIVE,
         default=StudioConfig.jobs_per_minute,
         help="generate/edit jobs per minute per client (default %(default)s)",
     )
     serve.add_argument(
         "--ban-threshold",
-        type=int,
+        type=_number(int, 0),
         default=StudioConfig.ban_threshold,
         help="violations within --ban-window seconds that ban a client; 0 = never ban (default %(default)s)",
     )
-    serve.add_argument("--ban-window", type=float, default=StudioConfig.ban_window_s, help="seconds")
+    serve.add_argument("--ban-window", type=_POSITIVE, default=StudioConfig.ban_window_s, help="seconds")
     serve.add_argument(
         "--ban-duration",
-        type=float,
+        type=_POSITIVE,
         default=StudioConfig.ban_duration_s,
         help="seconds a ban lasts (default %(default)s)",
     )
@@ -106,7 +136,7 @@ def register(subparsers) -> None:
     add.add_argument(
         "--for",
         dest="duration",
-        type=float,
+        type=_number(float, 0, _MAX_BAN_S, exclusive=True),
         default=None,
         metavar="SECONDS",
         help="block only for this long (default: until removed)",
@@ -181,10 +211,13 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from wenchuang.studio.api import create_app
-    from wenchuang.studio.security import parse_network
+    from wenchuang.studio.security import BlockListError, parse_network
 
     for p in args.trusted_proxy:
-        parse_network(p)  # a typo is a one-line error, not a traceback
+        try:
+            parse_network(p)  # a typo is a one-line error, not a traceback
+        except BlockListError as exc:
+            raise RequestError("--trusted-proxy", str(exc)) from None
     token = args.auth_token
     if token == "random":
         token = secrets.token_urlsafe(24)
@@ -207,6 +240,10 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if args.host:
         config.host = args.host
+    try:  # uvicorn would log a bad address over several lines and exit 3
+        socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise RequestError("--host", f"cannot bind {config.host!r}: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     local = config.host in ("127.0.0.1", "localhost", "::1")
     if not local:

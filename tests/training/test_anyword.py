@@ -159,3 +159,23 @@ def test_cli(crafted, tmp_path, capsys):
     assert json.loads(stats_path.read_text())["kept"] == 3
     assert main(["data", "filter-anyword", str(tmp_path / "none.json"), str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--font", "no-such-font"], "wenchuang: error: font: 'no-such-font' is neither a known font"),
+        (["--min-lines", "3", "--max-lines", "1"], "wenchuang: error: max_lines: must be at least 1 and min_lines (3), got 1"),
+        (["--min-lines", "-1"], "wenchuang: error: min_lines: must be at least 0, got -1"),
+        (["--max-chars", "0"], "wenchuang: error: max_chars: must be at least 1, got 0"),
+        (["--ratio", "-1"], "wenchuang: error: language_ratio: must be at least 0, got -1.0"),
+        (["--ratio", "nan"], "wenchuang: error: language_ratio: must be at least 0, got nan"),
+    ],
+)
+def test_cli_bad_options_write_nothing(crafted, tmp_path, capsys, options, message):
+    out = tmp_path / "out" / "filtered.json"
+    code = main(["data", "filter-anyword", str(crafted), str(out), "--quiet", *options])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from wenchuang.errors import WenchuangError
+from wenchuang.errors import RequestError, WenchuangError
 
 CHUNK_CHARS = 1 << 20  # characters read per refill
 
@@ -222,6 +222,18 @@ class FilterConfig:
     language: str | None = "chinese"  # "chinese", "latin" or None
     language_ratio: float = 3.0  # target-script characters ≥ ratio × other-script characters
 
+    def __post_init__(self) -> None:
+        if self.min_lines < 0:
+            raise RequestError("min_lines", f"must be at least 0, got {self.min_lines}")
+        if self.max_lines is not None and self.max_lines < max(self.min_lines, 1):
+            raise RequestError("max_lines", f"must be at least 1 and min_lines ({self.min_lines}), got {self.max_lines}")
+        if self.max_chars is not None and self.max_chars < 1:
+            raise RequestError("max_chars", f"must be at least 1, got {self.max_chars}")
+        if self.min_size is not None and self.min_size < 0:
+            raise RequestError("min_size", f"must be at least 0, got {self.min_size}")
+        if not self.language_ratio >= 0:  # also refuses NaN
+            raise RequestError("language_ratio", f"must be at least 0, got {self.language_ratio}")
+
 
 # order of the checks = the reason counted for a dropped entry
 DROP_REASONS = (
@@ -379,8 +391,8 @@ def filter_anyword(
     header = AnyWordHeader()
     entries = iter_anyword(in_path, header)
     first = next(entries, None)  # the keys before data_list are known once the first entry is read
+    keep = AnyWordFilter(config, header.data_root)  # a bad --font fails here, before a file is opened
     writer = AnyWordWriter(out_path, header.before)
-    keep = AnyWordFilter(config, header.data_root)
     try:
         with tqdm(desc="filter", unit=" entries", disable=not progress, mininterval=1.0) as bar:
             if first is not None:

@@ -160,3 +160,30 @@ def test_prepare_cli(crafted, tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
     assert capsys.readouterr().err.strip() == f"wenchuang: error: {tmp_path / 'missing'}: not a folder"
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--size", "100000"], "size must be between 64 and 4096, not 100000"),
+        (["--min-side", "-1"], "min_side must be at least 0, not -1"),
+        (["--dedup-distance", "-1"], "dedup_distance must be at least 0, not -1"),
+        (["--general-threshold", "2"], "general_threshold must be between 0 and 1, not 2.0"),
+        (["--character-threshold", "-0.5"], "character_threshold must be between 0 and 1, not -0.5"),
+        (["--tagger", "no-tagger", "--watermarks", "off"], "tagger 'no-tagger': not a folder"),
+    ],
+)
+def test_prepare_cli_bad_options_write_nothing(crafted, tmp_path, capsys, options, message):
+    out = tmp_path / "out"
+    assert main(["data", "prepare", str(crafted), str(out), *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wenchuang: error: {message}") and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_prepare_cli_refuses_to_write_into_its_source(crafted, capsys):
+    before = {p: p.read_bytes() for p in crafted.rglob("*") if p.is_file()}
+    assert main(["data", "prepare", str(crafted), str(crafted), "--watermarks", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err == "wenchuang: error: the output folder must differ from the source folder (outputs would replace sources)\n"
+    assert {p: p.read_bytes() for p in crafted.rglob("*") if p.is_file()} == before

@@ -28,6 +28,9 @@ MAX_PIXELS = 80_000_000
 CORNER_X, CORNER_Y = 0.3, 0.2  # a corner region is this share of the width / height from two edges
 
 
+MAX_SIZE = 4096  # output side; larger squares only exhaust memory
+
+
 @dataclass
 class PrepareConfig:
     size: int = 512
@@ -202,10 +205,17 @@ def prepare_dataset(
         raise WenchuangError(f"{src}: not a folder")
     if config.watermarks not in ("flag", "skip", "remove", "off"):
         raise WenchuangError(f"watermarks must be flag, skip, remove or off, not {config.watermarks!r}")
-    if config.size < 64:
-        raise WenchuangError(f"size must be at least 64, not {config.size}")
+    if not 64 <= config.size <= MAX_SIZE:
+        raise WenchuangError(f"size must be between 64 and {MAX_SIZE}, not {config.size}")
+    for name in ("min_side", "dedup_distance"):
+        if getattr(config, name) < 0:
+            raise WenchuangError(f"{name} must be at least 0, not {getattr(config, name)}")
+    for name in ("general_threshold", "character_threshold"):
+        if not 0 <= getattr(config, name) <= 1:
+            raise WenchuangError(f"{name} must be between 0 and 1, not {getattr(config, name)}")
+    if dst.resolve() == src.resolve():
+        raise WenchuangError("the output folder must differ from the source folder (outputs would replace sources)")
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    dst.mkdir(parents=True, exist_ok=True)
     report = PrepareReport(str(src), str(dst), watermark_action=config.watermarks)
 
     tagger = None
@@ -226,6 +236,7 @@ def prepare_dataset(
         from wenchuang.ocr import get_detector
 
         detector = get_detector()
+    dst.mkdir(parents=True, exist_ok=True)  # only once the tagger and the detector are loaded
 
     hashes: list[tuple[int, str]] = []
     used: set[str] = set()

@@ -187,6 +187,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert "AnyText OCR weights not found" in capsys.readouterr().err
 
 
+def test_benchmark_bad_engine_or_limit_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["benchmark", "--annotations", str(FIXTURE), "--out", str(out), "--engine", "nosuch"]) == 2
+    assert capsys.readouterr().err == "wenchuang: error: engine: unknown engine 'nosuch'; choose one of classic, anytext\n"
+    assert not out.exists()
+    for limit in ("0", "-1"):
+        assert main(["benchmark", "--annotations", str(FIXTURE), "--out", str(out), "--limit", limit]) == 2
+        assert capsys.readouterr().err == f"wenchuang: error: --limit: must be at least 1, got {limit}\n"
+        assert not out.exists()
+
+
 def test_original_images_are_scored_when_no_folder_is_given(tmp_path):
     img = np.full((512, 512, 3), 255, np.uint8)
     (tmp_path / "imgs").mkdir()

@@ -74,6 +74,8 @@ def cmd_benchmark(args) -> int:
 
     if args.images_per_entry < 1:
         raise RequestError("--images-per-entry", "must be at least 1")
+    if args.limit is not None and args.limit < 1:  # entries[:-1] would silently drop the last entry
+        raise RequestError("--limit", f"must be at least 1, got {args.limit}")
     config = BenchmarkConfig(
         engine=args.engine, model=args.model, images_per_entry=args.images_per_entry, seed=args.seed,
         steps=args.steps, guidance_scale=args.guidance, prompt_template=args.prompt_template,

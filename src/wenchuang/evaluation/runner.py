@@ -131,7 +131,6 @@ def generate(
     from wenchuang.images import save_image_atomic, save_json_atomic  # noqa: PLC0415
 
     out = Path(out)
-    (out / IMAGES).mkdir(parents=True, exist_ok=True)
     entries = benchmark.entries[: config.limit] if config.limit else benchmark.entries
     total = sum(1 for i in range(len(entries)) if i % shard[1] == shard[0]) * config.images_per_entry
     todo = pending_images(benchmark, config, out, shard)
@@ -139,6 +138,7 @@ def generate(
         from wenchuang.engines.registry import create_engine  # noqa: PLC0415
 
         engine = create_engine(config.engine, model=config.model, **(engine_options or {}))
+    (out / IMAGES).mkdir(parents=True, exist_ok=True)  # after the engine: an unknown one leaves no folder
     generated = 0
     bar = tqdm(total=total, initial=total - len(todo), desc="benchmark", unit="img", disable=not progress)
     for _, entry, k, png in todo:

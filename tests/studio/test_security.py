@@ -129,3 +129,23 @@ def test_origin_rules():
     assert not origin_allowed("http://127.0.0.1:8000", host)  # another local port is another origin
     assert not origin_allowed("file://", host)
     assert origin_allowed("https://studio.example", host, frozenset({"https://studio.example"}))
+
+
+def test_blocklist_ipv4_mapped_entries_and_wide_ipv6_ranges_cover_ipv4_clients(tmp_path):
+    path = tmp_path / "blocklist.json"
+    bl = BlockList(path)
+    assert str(parse_network("::ffff:10.0.0.1")) == "10.0.0.1/32"
+    assert str(parse_network("::ffff:10.0.0.0/120")) == "10.0.0.0/24"
+    bl.add("::ffff:10.0.0.1", reason="mapped")
+    assert bl.match("10.0.0.1").reason == "mapped"
+    assert bl.match("::ffff:10.0.0.1").network == "10.0.0.1/32"
+    assert bl.match("10.0.0.2") is None
+    assert bl.remove("10.0.0.1") is True  # either spelling names the same entry
+    # a file written before the fold (or by hand) still blocks the IPv4 client
+    path.write_text(json.dumps({"version": 1, "entries": [{"network": "::ffff:a00:0/120"}]}))
+    assert BlockList(path).match("10.0.0.77").network == "10.0.0.0/24"
+    path.write_text(json.dumps({"version": 1, "entries": [{"network": "::/0"}]}))
+    assert BlockList(path).match("192.0.2.1").network == "::/0"
+    assert BlockList(path).match("2001:db8::1").network == "::/0"
+    path.write_text(json.dumps({"version": 1, "entries": [{"network": "2001:db8::/32"}]}))
+    assert BlockList(path).match("192.0.2.1") is None

@@ -45,9 +45,14 @@ def parse_network(text: str) -> IPNetwork:
     """``"203.0.113.7"`` or ``"203.0.113.0/24"`` (IPv4 or IPv6) -> network; BlockListError otherwise."""
     value = str(text).strip()
     try:
-        return ipaddress.ip_network(value, strict=False)
+        net = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise BlockListError(f"not an IP address or CIDR range: {value!r}") from None
+    mapped = net.network_address.ipv4_mapped if net.version == 6 else None
+    if mapped is not None and net.prefixlen >= 96:
+        # "::ffff:10.0.0.1" is the IPv4 client 10.0.0.1, which is how clients are matched (parse_ip)
+        net = ipaddress.ip_network(f"{mapped}/{net.prefixlen - 96}")
+    return net
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -181,9 +186,13 @@ class BlockList:
         addr = parse_ip(ip)
         if addr is None:
             return None
+        forms = {addr.version: addr}
+        if addr.version == 4:  # a wide IPv6 range (::/0, ::ffff:0:0/95) covers IPv4 clients too
+            forms[6] = ipaddress.IPv6Address(f"::ffff:{addr}")
         now = time.time()
         for net, entry in self._nets:
-            if addr.version == net.version and addr in net and entry.active(now):
+            form = forms.get(net.version)
+            if form is not None and form in net and entry.active(now):
                 return entry
         return None
 

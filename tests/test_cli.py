@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PIL import Image
 
 from wenchuang import cli
 from wenchuang.cli import main
@@ -22,7 +23,9 @@ def annotations(tmp_path):
     path = tmp_path / "bench.json"
     entry = {"img_name": "a.jpg", "caption": "a *", "annotations": [{"text": "文", "valid": True,
              "polygon": [[10, 10], [60, 10], [60, 60], [10, 60]], "language": "Chinese"}]}
-    path.write_text(json.dumps({"data_root": str(tmp_path / "none"), "data_list": [entry]}), encoding="utf-8")
+    path.write_text(json.dumps({"data_root": str(tmp_path / "originals"), "data_list": [entry]}), encoding="utf-8")
+    (tmp_path / "originals").mkdir()
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "originals" / "a.jpg")
     return path
 
 
@@ -71,3 +74,20 @@ def test_describe_os_error_names_both_paths():
     exc = IsADirectoryError(21, "Is a directory", "out.part", None, "out")
     assert cli._describe_os_error(exc) == "Is a directory: 'out.part' -> 'out'"
     assert cli._describe_os_error(OSError("disk on fire")) == "OSError: disk on fire"
+
+
+def test_eval_ocr_with_no_matching_image_is_an_error_not_a_zero_score(tmp_path, capsys, annotations):
+    empty = tmp_path / "generated"
+    empty.mkdir()
+    (empty / "other_0.png").write_bytes(b"")
+    report = tmp_path / "r.json"
+    code, out, err = run(capsys, "eval", "ocr", "--annotations", str(annotations), "--images", str(empty),
+                         "--report", str(report))
+    assert code == 2 and out == ""
+    assert err == (f"wenchuang: error: --images: no image for any of the 1 entries: nothing named a_0.png/.jpg, "
+                   f"a_1, ... or a.jpg in {empty}\n")
+    assert not report.exists()
+    (tmp_path / "originals" / "a.jpg").unlink()
+    code, out, err = run(capsys, "eval", "ocr", "--annotations", str(annotations), "--report", str(report))
+    assert code == 2 and f"no original image in {tmp_path / 'originals'} (e.g. a.jpg)" in err
+    assert not report.exists()

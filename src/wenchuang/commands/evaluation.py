@@ -40,14 +40,23 @@ def _summary(report: dict) -> str:
 
 
 def cmd_eval_ocr(args) -> int:
-    from wenchuang.evaluation.annotations import load_benchmark  # noqa: PLC0415
+    from wenchuang.evaluation.annotations import data_root_path, images_for_entry, load_benchmark  # noqa: PLC0415
     from wenchuang.evaluation.ocr_eval import evaluate_ocr  # noqa: PLC0415
     from wenchuang.images import save_json_atomic  # noqa: PLC0415
 
-    if args.images and not Path(args.images).is_dir():
-        raise RequestError("--images", f"not a folder: {args.images}")
+    images = Path(args.images) if args.images else None
+    if images is not None and not images.is_dir():
+        raise RequestError("--images", f"not a folder: {images}")
+    reader = _reader(args)
     benchmark = load_benchmark(args.annotations)
-    report = evaluate_ocr(benchmark, args.images, reader=_reader(args), charset=args.charset)
+    if benchmark.entries and not any(images_for_entry(benchmark, e, images) for e in benchmark.entries):
+        first = benchmark.entries[0]
+        if images is None:
+            where = f"no original image in {data_root_path(benchmark)} (e.g. {first.img_name})"
+        else:
+            where = f"nothing named {first.stem}_0.png/.jpg, {first.stem}_1, ... or {first.img_name} in {images}"
+        raise RequestError("--images", f"no image for any of the {len(benchmark.entries)} entries: {where}")
+    report = evaluate_ocr(benchmark, images, reader=reader, charset=args.charset)
     save_json_atomic(args.report, report)
     print(_summary(report))
     print(f"report: {args.report}")

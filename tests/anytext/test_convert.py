@@ -181,3 +181,62 @@ def test_pipeline_loads_the_official_checkpoint_directly(shared_golden):
     assert pipe.text_embedding.config.projection == "linear_layernorm"  # the golden's upstream layout
     assert list(pipe.unet.config.block_out_channels) == [32, 32, 64, 64]
     assert pipe.unet.dtype == torch.float32
+
+
+@pytest.fixture
+def empty_hf_cache(monkeypatch):
+    """CLIPTokenizer finds nothing in the Hugging Face cache (as offline with an empty cache); folders still load."""
+    from pathlib import Path
+
+    from transformers import CLIPTokenizer
+
+    real = CLIPTokenizer.from_pretrained
+
+    def from_folder_only(cls, name, *args, **kwargs):
+        if not Path(name).is_dir():
+            raise OSError(f"{name} is not in the Hugging Face cache")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(CLIPTokenizer, "from_pretrained", classmethod(from_folder_only))
+
+
+def _downloaded_folder(shared_golden, root, tokenizer_dir="tokenizer"):
+    """What `wenchuang download anytext --to root` leaves: the weights with CLIP's tokenizer beside them."""
+    import shutil
+
+    root.mkdir()
+    shutil.copy(shared_golden / "anytext_tiny.safetensors", root / "pytorch_model.fp16.safetensors")
+    shutil.copytree(shared_golden / "tokenizer", root / tokenizer_dir)
+    return root / "pytorch_model.fp16.safetensors"
+
+
+@pytest.mark.parametrize("tokenizer_dir", ["tokenizer", "clip-vit-large-patch14"])
+def test_cli_convert_uses_the_tokenizer_beside_the_checkpoint(
+    shared_golden, tmp_path, empty_hf_cache, capsys, tokenizer_dir
+):
+    from wenchuang.cli import main
+
+    ckpt = _downloaded_folder(shared_golden, tmp_path / "anytext", tokenizer_dir)
+    yaml = str(shared_golden / "anytext_sd15_tiny.yaml")
+    args = ["convert", "anytext", str(ckpt), str(tmp_path / "out"), "--yaml", yaml]
+    assert main(args) == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / "model_index.json").is_file()
+
+
+def test_cli_convert_prefers_an_explicit_tokenizer_and_says_how_to_get_one(
+    shared_golden, tmp_path, empty_hf_cache, capsys
+):
+    from wenchuang.cli import main
+
+    ckpt = _downloaded_folder(shared_golden, tmp_path / "anytext")
+    (ckpt.parent / "tokenizer" / "vocab.json").write_text("not json")  # would fail if it were used
+    yaml = str(shared_golden / "anytext_sd15_tiny.yaml")
+    args = ["convert", "anytext", str(ckpt), str(tmp_path / "out"), "--yaml", yaml]
+    assert main([*args, "--tokenizer", str(shared_golden / "tokenizer")]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    import shutil
+
+    shutil.rmtree(ckpt.parent / "tokenizer")  # none beside it, none cached: a one-line error
+    assert main([*args[:3], str(tmp_path / "out2"), *args[4:]]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the "converting ..." line
+    assert error.startswith("wenchuang: error: ") and "no CLIP tokenizer" in error

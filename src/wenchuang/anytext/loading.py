@@ -73,10 +73,11 @@ def _from_folder(folder: Path) -> ModelLocation | None:
     if ckpt is None:
         return None
     yamls = sorted(folder.glob("*.yaml"))
-    return ModelLocation("checkpoint", ckpt, yamls[0] if yamls else None, _tokenizer_in(folder))
+    return ModelLocation("checkpoint", ckpt, yamls[0] if yamls else None, tokenizer_beside(folder))
 
 
-def _tokenizer_in(folder: Path) -> Path | None:
+def tokenizer_beside(folder: Path) -> Path | None:
+    """The CLIP tokenizer folder inside `folder` (`tokenizer/` or `clip-vit-large-patch14/`), if any."""
     for name in TOKENIZER_DIRS:
         if (folder / name / "vocab.json").is_file() and (folder / name / "merges.txt").is_file():
             return folder / name
@@ -91,7 +92,7 @@ def locate_model(model: str | Path | None = None) -> ModelLocation:
         if path.suffix not in (".ckpt", ".safetensors", ".pth"):
             raise ModelError(f"{path} is not an AnyText checkpoint (.ckpt or .safetensors) or model folder")
         yamls = sorted(path.parent.glob("*.yaml"))
-        return ModelLocation("checkpoint", path, yamls[0] if yamls else None, _tokenizer_in(path.parent))
+        return ModelLocation("checkpoint", path, yamls[0] if yamls else None, tokenizer_beside(path.parent))
     if path.is_dir():
         found = _from_folder(path)
         if found is None:
@@ -165,7 +166,7 @@ def download_weights(
         folder = Path(_hf_download(repo, target, revision=revision, allow_patterns=patterns))
     if _checkpoint_in(folder) is None and not (folder / "model_index.json").is_file():
         raise ModelError(f"the download in {folder} holds no AnyText checkpoint ({', '.join(CHECKPOINT_NAMES)})")
-    if not (folder / "model_index.json").is_file() and _tokenizer_in(folder) is None:
+    if not (folder / "model_index.json").is_file() and tokenizer_beside(folder) is None:
         _hf_download(CLIP_REPO, folder / "tokenizer", allow_patterns=TOKENIZER_FILES)
     return folder
 

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     conv.add_argument("--yaml", metavar="YAML", help="official model yaml (default: the released model's numbers)")
     conv.add_argument(
         "--tokenizer", metavar="DIR",
-        help="CLIP tokenizer folder (vocab.json, merges.txt); default: openai/clip-vit-large-patch14 from the HF cache",
+        help="CLIP tokenizer folder (vocab.json, merges.txt); default: a tokenizer/ or clip-vit-large-patch14/ "
+        "folder beside CKPT, else openai/clip-vit-large-patch14 from the Hugging Face cache",
     )
     conv.set_defaults(handler=cmd_convert_anytext)
 
@@ -69,11 +70,14 @@ def cmd_convert_anytext(args) -> int:
 
     from wenchuang.anytext.configs import AnyTextConfig
     from wenchuang.anytext.convert import convert_anytext_checkpoint
+    from wenchuang.anytext.loading import tokenizer_beside
 
     config = AnyTextConfig.from_yaml(args.yaml) if args.yaml else AnyTextConfig.full()
     out = Path(args.out_dir)
+    # --tokenizer, else the one `wenchuang download anytext` put beside the weights, else the HF cache
+    tokenizer = args.tokenizer or tokenizer_beside(Path(args.checkpoint).expanduser().parent)
     print(f"converting {args.checkpoint} ...", file=sys.stderr)
-    pipe = convert_anytext_checkpoint(args.checkpoint, None, config=config, tokenizer_dir=args.tokenizer)
+    pipe = convert_anytext_checkpoint(args.checkpoint, None, config=config, tokenizer_dir=tokenizer)
     if args.fp16:
         for _, module in pipe.components.items():
             if isinstance(module, torch.nn.Module):

@@ -107,3 +107,28 @@ def test_offline_tokenizer_download_says_what_to_fetch(tmp_path, hub, monkeypatc
     message = str(info.value)
     assert "CLIP's tokenizer" in message and str(tmp_path / "w" / "tokenizer") in message
     assert f"--model {tmp_path / 'w'}" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("model", "folder"),
+    [
+        ("models/anytext", "models/anytext"),  # models/ exists here: a path, not a repository id
+        ("./anytext", "anytext"),
+        ("models/anytext/anytext_v1.1.ckpt", "models/anytext"),
+        ("anytext", "anytext"),
+    ],
+)
+def test_a_missing_local_path_says_it_does_not_exist_and_how_to_download_there(tmp_path, monkeypatch, model, folder):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    with pytest.raises(ModelError) as info:
+        loading.locate_model(model)
+    message = str(info.value)
+    assert "does not exist" in message and f"wenchuang download anytext --to {folder}`" in message
+    assert "--repo" not in message
+
+
+def test_an_uncached_repository_id_still_says_download_repo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no folder "someone" here: "someone/anytext-tuned" is a repository id
+    with pytest.raises(ModelError, match="wenchuang download anytext --repo someone/anytext-tuned"):
+        loading.locate_model("someone/anytext-tuned")

@@ -99,21 +99,39 @@ def locate_model(model: str | Path | None = None) -> ModelLocation:
             raise ModelError(f"no AnyText weights in {path}: {how_to_get_weights(path)}")
         return found
     text = str(spec)
-    if text.count("/") == 1 and not text.startswith((".", "/", "~")):
+    if not model and not os.environ.get(ENV_VAR):  # the default folder: nothing downloaded yet
+        raise ModelError(f"AnyText weights not found at {path}: {how_to_get_weights()}")
+    if not _looks_local(text):
         from huggingface_hub import snapshot_download
 
         try:
             folder = Path(snapshot_download(text, local_files_only=True))
         except Exception:
             raise ModelError(
-                f"the Hugging Face repository {text} is not in the local cache; run "
-                f"`wenchuang download anytext --repo {text}` first (or {how_to_get_weights()})"
+                f"the Hugging Face repository {text} is not in the local cache (and no folder {text} exists "
+                f"here); run `wenchuang download anytext --repo {text}` first (or {how_to_get_weights()})"
             ) from None
         found = _from_folder(folder)
         if found is None:
             raise ModelError(f"the cached repository {text} holds no AnyText checkpoint")
         return found
-    raise ModelError(f"AnyText weights not found at {path}: {how_to_get_weights()}")
+    folder = path.parent if path.suffix in (".ckpt", ".safetensors", ".pth") else path
+    raise ModelError(
+        f"{path} does not exist; run `wenchuang download anytext --to {folder}` to download the AnyText "
+        f"weights into it, or pass --model a folder or checkpoint that exists"
+    )
+
+
+def _looks_local(text: str) -> bool:
+    """Whether a --model value is a local path rather than a Hugging Face repository id.
+
+    A repository id is exactly ``owner/name``; anything else is a path, and so is ``a/b`` when it
+    starts with ``.``, ``/`` or ``~``, or when its first part ``a`` is a folder here (``models/anytext``
+    while ``models/`` exists).
+    """
+    if text.startswith((".", "/", "~")) or os.sep in text.replace("/", "") or text.count("/") != 1:
+        return True
+    return Path(text.split("/")[0]).is_dir()
 
 
 def load_pipeline(model: str | Path | None = None, torch_dtype: torch.dtype = torch.float32):

@@ -132,3 +132,15 @@ def test_an_uncached_repository_id_still_says_download_repo(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)  # no folder "someone" here: "someone/anytext-tuned" is a repository id
     with pytest.raises(ModelError, match="wenchuang download anytext --repo someone/anytext-tuned"):
         loading.locate_model("someone/anytext-tuned")
+
+
+def test_download_help_states_the_default_folder_rule_the_code_follows(tmp_path, hub, monkeypatch, capsys):
+    from wenchuang.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["download", "anytext", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "$WENCHUANG_HOME/anytext when WENCHUANG_HOME is set, else ~/.cache/wenchuang/anytext" in help_text
+    monkeypatch.setenv("WENCHUANG_HOME", str(tmp_path / "home"))
+    assert main(["download", "anytext"]) == 0
+    assert hub[0]["dir"] == str(tmp_path / "home" / "anytext")

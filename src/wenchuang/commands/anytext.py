@@ -35,7 +35,12 @@ def register(subparsers) -> None:
         "anytext",
         help="download the official AnyText v1.1 weights and CLIP's tokenizer (resumable, cached)",
     )
-    dl.add_argument("--to", metavar="DIR", help="target folder (default ~/.cache/wenchuang/anytext)")
+    dl.add_argument(
+        "--to",
+        metavar="DIR",
+        help="target folder (default: $WENCHUANG_HOME/anytext when WENCHUANG_HOME is set, else "
+        "~/.cache/wenchuang/anytext; loading without --model looks there too)",
+    )
     dl.add_argument("--revision", metavar="R", help="branch, tag or commit of the repository")
     dl.add_argument("--repo", metavar="ID", help="repository id (default: the project's known mirror)")
     dl.add_argument(

@@ -427,7 +427,7 @@ def segment_strokes(image: np.ndarray, region: np.ndarray):
     noise) are strokes. When that marks most of the region (the region's background differs from
     its surroundings), the minority class of an Otsu split of the grey levels is used instead.
     Fainter pixels near the strokes (edges, shadows, glows; these may reach a few pixels beyond the
-    region) are added, then all is dilated by 2 px.
+    region) are added, then all is dilated by 3 % of the region's short side (at least 2 px).
     Returns (mask uint8 {0,1} H x W, stroke colour (r, g, b) or None when no strokes were found).
     """
     height, width = region.shape
@@ -472,7 +472,11 @@ def segment_strokes(image: np.ndarray, region: np.ndarray):
     # compression ringing) belong to the text too
     faint = distance > max(2.0 * noise + 3.0, 6.0)
     strokes |= faint & (cv2.dilate(strokes.astype(np.uint8), _disk(reach)) > 0) & halo.astype(bool)
-    dilated = cv2.dilate(strokes.astype(np.uint8), _disk(2)) & halo
+    # soft edges (blurred shadows, anti-aliasing, JPEG ringing) widen with the text: 3 % of its
+    # height, at least 2 px; a fixed 2 px left the tail of a large text's shadow, which inpainting
+    # then spread into a readable ghost of the text
+    pad = max(2, int(round(short_side * 0.03)))
+    dilated = cv2.dilate(strokes.astype(np.uint8), _disk(pad)) & halo
     mask = empty
     mask[y0:y1, x0:x1] = dilated
     return mask, color

@@ -24,6 +24,7 @@ from wenchuang.anytext.text_embedding import (
     encode_prompt,
     encode_prompt_with_glyphs,
     load_clip_tokenizer,
+    load_tokenizer,
     parity_stages,
     placeholder_token_id,
     split_chunks,
@@ -190,6 +191,13 @@ def test_clip_weights_that_do_not_match_are_a_clear_error(shared_golden, golden_
         convert_clip_state_dict({"embedding_manager.proj.weight": torch.zeros(1)})
     with pytest.raises(ModelError, match="no CLIP tokenizer"):
         load_clip_tokenizer(shared_golden)
+
+
+def test_a_tokenizer_missing_from_the_cache_is_an_error_not_an_empty_tokenizer():
+    """transformers 5 returns a special-tokens-only tokenizer for an id it cannot find offline."""
+    config = SimpleNamespace(cond_stage_version="nobody/no-such-clip-tokenizer")
+    with pytest.raises(ModelError, match="no CLIP tokenizer: 'nobody/no-such-clip-tokenizer' is not"):
+        load_tokenizer(None, config)
 
 
 def test_split_chunks_windows():

@@ -515,7 +515,7 @@ def convert_text_components(
     try:
         tokenizer = load_tokenizer(tokenizer_dir, config)
     except ModelError:
-        if not check_only:
+        if not check_only and not problems:  # key problems say more: the checkpoint itself is wrong
             raise
 
     if not problems and not check_only:
@@ -550,7 +550,11 @@ def load_tokenizer(tokenizer_dir: str | Path | None = None, config=None, local_f
     from transformers import CLIPTokenizer
 
     try:
-        return CLIPTokenizer.from_pretrained(version, local_files_only=local_files_only)
+        tokenizer = CLIPTokenizer.from_pretrained(version, local_files_only=local_files_only)
+        if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+            # transformers 5 gives a tokenizer of the special tokens alone when it finds no vocab.json
+            raise OSError(f"no vocab.json for {version}")
+        return tokenizer
     except (OSError, ValueError) as exc:
         raise ModelError(
             f"no CLIP tokenizer: {version!r} is not available offline ({type(exc).__name__}); give --tokenizer "

@@ -200,6 +200,18 @@ def test_a_tokenizer_missing_from_the_cache_is_an_error_not_an_empty_tokenizer()
         load_tokenizer(None, config)
 
 
+def test_missing_tokenizer_advice_works_for_generate_and_serve_too():
+    """generate/serve have no --tokenizer: the message says where to put the files, --tokenizer only for convert."""
+    config = SimpleNamespace(cond_stage_version="nobody/no-such-clip-tokenizer")
+    with pytest.raises(ModelError) as info:
+        load_tokenizer(None, config)
+    message = str(info.value)
+    assert "tokenizer/ folder beside the AnyText checkpoint" in message
+    assert "`wenchuang download anytext` fetches them there" in message
+    assert "`wenchuang convert anytext` also takes --tokenizer DIR" in message
+    assert "give --tokenizer" not in message and "\n" not in message
+
+
 def test_split_chunks_windows():
     start, end = 49406, 49407
     empty = torch.tensor([[start, end]])

@@ -557,10 +557,11 @@ def load_tokenizer(tokenizer_dir: str | Path | None = None, config=None, local_f
         return tokenizer
     except (OSError, ValueError) as exc:
         raise ModelError(
-            f"no CLIP tokenizer: {version!r} is not available offline ({type(exc).__name__}); give --tokenizer "
-            f"DIR (a folder with vocab.json and merges.txt), or download it into the Hugging Face cache "
+            f"no CLIP tokenizer: {version!r} is not available offline ({type(exc).__name__}); put CLIP's "
+            "tokenizer files (vocab.json, merges.txt) into a tokenizer/ folder beside the AnyText checkpoint "
+            "(`wenchuang download anytext` fetches them there), or download them into the Hugging Face cache "
             f"(`huggingface-cli download {version} vocab.json merges.txt tokenizer_config.json "
-            "special_tokens_map.json`)"
+            "special_tokens_map.json`); `wenchuang convert anytext` also takes --tokenizer DIR"
         ) from None
 
 

@@ -86,7 +86,7 @@ def test_a_checkpoint_of_another_model_is_rejected_clearly(tmp_path):
 def test_unreadable_and_missing_files_are_model_errors(tmp_path):
     bad = tmp_path / "broken.ckpt"
     bad.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ModelError, match="cannot read checkpoint"):
+    with pytest.raises(ModelError, match="broken.ckpt: not a PyTorch checkpoint or safetensors file"):
         convert.load_checkpoint(bad)
     with pytest.raises(ModelError, match="checkpoint not found"):
         convert.load_checkpoint(tmp_path / "absent.ckpt")
@@ -102,8 +102,42 @@ def test_ckpt_is_loaded_without_executing_code(tmp_path, monkeypatch):
     path = tmp_path / "evil.ckpt"
     with open(path, "wb") as fh:
         pickle.dump({"state_dict": {"x": _Exploit()}}, fh)
-    with pytest.raises(ModelError, match="cannot read checkpoint"):
+    with pytest.raises(ModelError, match="evil.ckpt: not a PyTorch checkpoint") as info:
         convert.load_checkpoint(path)
+    assert not (tmp_path / "PWNED").exists()
+    assert "weights_only" not in str(info.value)  # never the advice to load it unsafely
+
+
+def _corrupt_files(folder):
+    """Files torch.load(weights_only=True) refuses, each for another reason."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"w": torch.ones(4)}, buffer)
+    files = {
+        "text.ckpt": b"not a checkpoint at all",
+        "empty.ckpt": b"",
+        "truncated.ckpt": buffer.getvalue()[: len(buffer.getvalue()) // 2],
+        "code.ckpt": pickle.dumps({"x": _Exploit()}, protocol=2),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
+
+
+def assert_one_line_load_error(message: str, path) -> None:
+    assert message.startswith(f"{path}: not a PyTorch checkpoint or safetensors file (")
+    assert message.endswith(")") and "\n" not in message and len(message) < 300
+    assert "weights_only" not in message and "Re-running" not in message
+
+
+def test_every_corrupt_torch_file_is_a_one_line_model_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for path in _corrupt_files(tmp_path):
+        for load in (convert.torch_load_weights, convert.load_checkpoint):
+            with pytest.raises(ModelError) as info:
+                load(path)
+            assert_one_line_load_error(str(info.value), path)
     assert not (tmp_path / "PWNED").exists()
 
 

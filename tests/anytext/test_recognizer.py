@@ -200,3 +200,13 @@ def test_load_recognizer_reads_crops(golden_state, tmp_path):
         load_recognizer(weights, character_dict=tmp_path / "short.txt")
     with pytest.raises(ModelError, match="not found"):
         load_recognizer(tmp_path / "absent.pth")
+
+
+def test_corrupt_recogniser_weights_are_a_one_line_model_error(tmp_path):
+    path = tmp_path / "ppv3_rec.pth"
+    path.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(ModelError) as info:
+        load_recognizer(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a PyTorch checkpoint or safetensors file (")
+    assert "weights_only" not in message and "\n" not in message

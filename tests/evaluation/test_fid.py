@@ -154,3 +154,13 @@ def test_fid_of_folders_with_real_weights(tmp_path):
     assert same["real_images"] == 3 and same["weights"] == str(path) and same["dims"] == 64
     with pytest.raises(fid.WenchuangError, match="dims"):
         fid.fid_from_dirs(tmp_path / "a", tmp_path / "b", weights=path, dims=100)
+
+
+def test_corrupt_inception_weights_are_a_one_line_model_error(tmp_path):
+    path = tmp_path / "pt_inception.pth"
+    path.write_bytes(b"downloaded html page, not weights")
+    with pytest.raises(ModelError) as info:
+        fid.load_fid_inception(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a PyTorch checkpoint or safetensors file (")
+    assert "weights_only" not in message and "\n" not in message

@@ -224,3 +224,15 @@ def test_style_lora_from_train_style_merges_into_anytext(models, tmp_path):
     image = merged('a sign that reads "AB"', texts=["AB"], polygons=[[(8, 8), (56, 8), (56, 40), (8, 40)]],
                    width=64, height=64, num_inference_steps=1).images[0]  # fmt: skip
     assert image.shape == (64, 64, 3)
+
+
+def test_a_corrupt_base_checkpoint_is_a_one_line_model_error(tmp_path):
+    from wenchuang.training.merge import load_state_file
+
+    path = tmp_path / "community.ckpt"
+    path.write_bytes(b"\x80\x02 not really a pickle")
+    with pytest.raises(ModelError) as info:
+        load_state_file(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a PyTorch checkpoint or safetensors file (")
+    assert "weights_only" not in message and "\n" not in message

@@ -74,15 +74,15 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"checkpoint not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             state = load_file(str(path))
-        else:
-            state = _torch_load(path)
-    except Exception as exc:  # any unreadable file is the user's wrong input, not our bug
-        raise ModelError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # any unreadable file is the user's wrong input, not our bug
+            raise ModelError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
+    else:
+        state = torch_load_weights(path, mmap=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -90,14 +90,40 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _torch_load(path: Path):
-    """weights_only=True always; memory-mapped when the file is in the zip format (older files are not)."""
+def torch_load_weights(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False):
+    """``torch.load(path, weights_only=True)`` (no code in the file ever runs); a file it cannot read
+    is a one-line `ModelError` naming the file and the reason, never torch's advice to load it unsafely.
+
+    The one place this project reads a pickled checkpoint (`.ckpt`, `.pth`, `.pt`, `.bin`). With `mmap`
+    a file in the zip format is memory-mapped (older files are read whole).
+    """
+    path = Path(path)
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as exc:
-        if "mmap" not in str(exc) and "zip" not in str(exc):
-            raise
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        if mmap:
+            try:
+                return torch.load(str(path), map_location=map_location, weights_only=True, mmap=True)
+            except RuntimeError as exc:
+                if "mmap" not in str(exc):
+                    raise
+        return torch.load(str(path), map_location=map_location, weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types; all mean a file we cannot use
+        reason = _load_failure(exc)
+        raise ModelError(f"{path}: not a PyTorch checkpoint or safetensors file ({reason})") from None
+
+
+def _load_failure(exc: Exception) -> str:
+    """The short reason of a failed torch.load, without its "re-run with weights_only=False" text."""
+    if isinstance(exc, EOFError):
+        return "the file ends early: empty or cut short"
+    text = " ".join(str(exc).split())
+    if "WeightsUnpickler error:" in text:  # the safe unpickler met something that is not tensor data
+        detail = text.split("WeightsUnpickler error:", 1)[1].split(" Check the documentation")[0]
+        detail = detail.split(". ")[0].strip().rstrip(".")
+        return f"the safe loader refused it: {detail}"
+    first = text.split(". ")[0]
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------- renaming rules

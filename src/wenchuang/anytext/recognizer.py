@@ -461,10 +461,9 @@ def load_recognizer(
 
         state = load_file(str(weights))
     else:
-        try:
-            state = torch.load(str(weights), map_location="cpu", weights_only=True)
-        except Exception as exc:  # unpickling errors come in many types
-            raise ModelError(f"cannot read OCR recogniser weights {weights}: {exc}") from None
+        from wenchuang.anytext.convert import torch_load_weights
+
+        state = torch_load_weights(weights)
         if isinstance(state, Mapping) and "state_dict" in state:
             state = state["state_dict"]
     if not isinstance(state, Mapping):

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
+from wenchuang.anytext.convert import torch_load_weights
 from wenchuang.errors import ModelError, WenchuangError
 
 INPUT_SIZE = 299
@@ -324,7 +325,7 @@ def load_fid_inception(path: str | Path | None = None, device: str = "cpu") -> F
         if _is_torchscript(weights):
             state = convert_torchscript_state_dict(torch.jit.load(str(weights), map_location="cpu").state_dict())
         else:
-            state = convert_pytorch_fid_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            state = convert_pytorch_fid_state_dict(torch_load_weights(weights))
     except (RuntimeError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelError(f"cannot read FID Inception weights {weights}: {exc}") from None
     model = FIDInception()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from wenchuang.anytext.convert import torch_load_weights
 from wenchuang.errors import ModelError, WenchuangError
 
 SINGLE_FILE_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
@@ -28,14 +29,14 @@ BASE_PARTS = ("unet", "vae", "text_encoder")
 
 def load_state_file(path: Path) -> dict[str, torch.Tensor]:
     """A checkpoint's flat state dict (safetensors, or a torch pickle with an optional 'state_dict')."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            raise ModelError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+    state = torch_load_weights(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

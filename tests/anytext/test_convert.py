@@ -274,3 +274,23 @@ def test_cli_convert_prefers_an_explicit_tokenizer_and_says_how_to_get_one(
     assert main([*args[:3], str(tmp_path / "out2"), *args[4:]]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]  # after the "converting ..." line
     assert error.startswith("wenchuang: error: ") and "no CLIP tokenizer" in error
+
+
+def test_a_folder_given_as_the_checkpoint_says_so_and_names_the_file_in_it(tmp_path, capsys):
+    from wenchuang.cli import main
+
+    folder = tmp_path / "anytext"
+    folder.mkdir()
+    expected = r"anytext is a folder; a checkpoint file is expected \(.ckpt or .safetensors\)$"
+    with pytest.raises(ModelError, match=expected):
+        convert.load_checkpoint(folder)
+    (folder / "pytorch_model.fp16.safetensors").write_bytes(b"x")
+    assert main(["convert", "anytext", str(folder), str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == (
+        f"wenchuang: error: {folder} is a folder; a checkpoint file is expected (.ckpt or .safetensors): "
+        f"give {folder / 'pytorch_model.fp16.safetensors'}"
+    )
+    (folder / "model_index.json").write_text("{}")
+    with pytest.raises(ModelError, match="already a converted pipeline: pass it as --model"):
+        convert.load_checkpoint(folder)

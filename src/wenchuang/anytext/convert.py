@@ -72,6 +72,9 @@ _VAE_ATTN_RENAMES = {
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an official checkpoint: `.ckpt`/`.pth` (pickled, loaded with weights_only=True) or `.safetensors`."""
     path = Path(path)
+    if path.is_dir():
+        hint = _checkpoint_hint(path)
+        raise ModelError(f"{path} is a folder; a checkpoint file is expected (.ckpt or .safetensors){hint}")
     if not path.is_file():
         raise ModelError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
@@ -88,6 +91,18 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"{path} does not hold a state dict of tensors")
     return state
+
+
+def _checkpoint_hint(folder: Path) -> str:
+    """What a folder given as a checkpoint holds that the user may have meant."""
+    from wenchuang.anytext.loading import CHECKPOINT_NAMES
+
+    if (folder / "model_index.json").is_file():
+        return "; this folder is already a converted pipeline: pass it as --model"
+    found = [str(folder / name) for name in CHECKPOINT_NAMES if (folder / name).is_file()]
+    if len(found) == 1:
+        return f": give {found[0]}"
+    return f": give one of {', '.join(found)}" if found else ""
 
 
 def torch_load_weights(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False):

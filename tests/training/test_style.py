@@ -170,3 +170,21 @@ def test_text_encoder_checkpointing_and_bf16_switches(tiny_sd, style_images, tmp
     before = CLIPTextModel.from_pretrained(tiny_sd, subfolder="text_encoder").state_dict()
     after = CLIPTextModel.from_pretrained(result.output, subfolder="text_encoder").state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the text encoder was trained
+
+
+def test_resume_from_a_corrupt_optimizer_state_is_one_clear_error(tmp_path):
+    import json as _json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from wenchuang.errors import ModelError
+    from wenchuang.training.common import load_checkpoint
+
+    module = torch.nn.Linear(2, 2)
+    save_file({f"m.{k}": v.detach().clone() for k, v in module.named_parameters()}, str(tmp_path / "trainable.safetensors"))
+    (tmp_path / "state.json").write_text(_json.dumps({"step": 3}))
+    (tmp_path / "optimizer.pt").write_bytes(b"not a pickle")
+    optimizer = torch.optim.AdamW(module.parameters())
+    with pytest.raises(ModelError, match=r"optimizer\.pt: not a PyTorch checkpoint or safetensors file \("):
+        load_checkpoint(tmp_path, {"m": module}, optimizer)

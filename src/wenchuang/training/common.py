@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from wenchuang.anytext.convert import torch_load_weights
 from wenchuang.errors import WenchuangError
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -138,7 +139,7 @@ def load_checkpoint(
 ) -> tuple[int, dict, dict[str, torch.Tensor]]:
     """Restore weights and optimiser state; returns (step, info, extra_state)."""
     load_trainable_state(modules, load_file(str(path / "trainable.safetensors")))
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+    optimizer.load_state_dict(torch_load_weights(path / "optimizer.pt"))
     info = json.loads((path / "state.json").read_text())
     extra_path = path / "extra.safetensors"
     extra = load_file(str(extra_path)) if extra_path.is_file() else {}

@@ -198,6 +198,17 @@ def test_benchmark_bad_engine_or_limit_is_one_line_and_writes_nothing(tmp_path, 
         assert not out.exists()
 
 
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--steps", "-1", "steps: must be between 1 and 100, got -1"),
+    ("--prompt-template", "{caption} {colour}", "prompt_template: may use only {caption} and {texts}: 'colour'"),
+])
+def test_benchmark_bad_setting_is_refused_before_anything_is_written(tmp_path, capsys, option, value, message):
+    out = tmp_path / "o"
+    assert main(["benchmark", "--annotations", str(FIXTURE), "--out", str(out), option, value]) == 2
+    assert capsys.readouterr().err == f"wenchuang: error: {message}\n"
+    assert not out.exists()
+
+
 def test_original_images_are_scored_when_no_folder_is_given(tmp_path):
     img = np.full((512, 512, 3), 255, np.uint8)
     (tmp_path / "imgs").mkdir()

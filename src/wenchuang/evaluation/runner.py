@@ -49,6 +49,15 @@ class BenchmarkConfig:
     precision: str = "engine default"
     limit: int | None = None  # only the first N entries
 
+    def validate(self) -> None:
+        """The sampling settings and the prompt template, checked before anything is generated or
+        written (an error names the setting)."""
+        DesignRequest(
+            lines=[TextLine("a")], steps=self.steps, guidance_scale=self.guidance_scale,
+            width=self.width, height=self.height,
+        ).validate()  # fmt: skip
+        _fill_template(self.prompt_template, caption="", texts="")
+
 
 def parse_shard(text: str | None) -> tuple[int, int]:
     """``"I/N"`` -> (I, N), 0 <= I < N."""
@@ -76,11 +85,15 @@ def caption_with_texts(entry: Entry) -> str:
 
 def build_prompt(entry: Entry, template: str) -> str:
     texts = ", ".join(f'"{line.text}"' for line in entry.lines)
+    prompt = _fill_template(template, caption=caption_with_texts(entry), texts=texts)
+    return prompt.strip() or f"a photo with the text {texts}"
+
+
+def _fill_template(template: str, caption: str, texts: str) -> str:
     try:
-        prompt = template.format(caption=caption_with_texts(entry), texts=texts)
+        return template.format(caption=caption, texts=texts)
     except (KeyError, IndexError, ValueError) as exc:
         raise RequestError("prompt_template", f"may use only {{caption}} and {{texts}}: {exc}") from None
-    return prompt.strip() or f"a photo with the text {texts}"
 
 
 def entry_lines(entry: Entry, width: int, height: int) -> tuple[list[TextLine], list[str]]:
@@ -212,6 +225,7 @@ def run_benchmark(
     """Generate (resumably), then score and write the report files. Returns the report."""
     from wenchuang.evaluation.ocr_eval import evaluate_ocr  # noqa: PLC0415
 
+    config.validate()
     benchmark = load_benchmark(annotations)
     if config.limit:
         benchmark.entries = benchmark.entries[: config.limit]

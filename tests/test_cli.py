@@ -29,26 +29,42 @@ def annotations(tmp_path):
     return path
 
 
-def test_report_path_that_is_a_folder_is_one_line_exit_2(tmp_path, capsys, annotations):
+def test_report_path_that_is_a_folder_is_refused_before_scoring(tmp_path, capsys, annotations):
     folder = tmp_path / "taken"
     folder.mkdir()
     code, out, err = run(capsys, "eval", "ocr", "--annotations", str(annotations), "--report", str(folder))
-    last = err.splitlines()[-1]  # above it only the progress bar
-    assert code == 2 and "Traceback" not in err
-    assert last.startswith("wenchuang: error: Is a directory: ") and last.endswith(repr(str(folder)))
+    assert code == 2 and out == ""  # nothing scored: no summary, no progress bar
+    assert err == f"wenchuang: error: --report: {folder} is a folder; give a file name\n"
     assert list(folder.iterdir()) == [] and [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_report_path_under_a_file_is_one_line_exit_2(tmp_path, capsys, annotations):
+def test_report_path_under_a_file_is_refused_before_scoring(tmp_path, capsys, annotations):
     blocker = tmp_path / "afile"
     blocker.write_text("x", encoding="utf-8")
-    code, out, err = run(
-        capsys, "eval", "ocr", "--annotations", str(annotations), "--report", str(blocker / "r.json")
-    )
-    last = err.splitlines()[-1]
-    assert code == 2 and "Traceback" not in err
-    assert last == f"wenchuang: error: File exists: {str(blocker)!r}"
+    target = blocker / "sub" / "r.json"
+    code, out, err = run(capsys, "eval", "ocr", "--annotations", str(annotations), "--report", str(target))
+    assert code == 2 and out == ""
+    assert err == f"wenchuang: error: --report: cannot create {target}: {blocker} is a file, not a folder\n"
     assert blocker.read_text(encoding="utf-8") == "x"
+
+
+def test_output_file_check_allows_missing_folders_and_names_the_option(tmp_path):
+    from wenchuang.commands import check_output_file
+    from wenchuang.errors import RequestError
+
+    assert check_output_file(tmp_path / "new" / "deeper" / "r.json", "--stats") == tmp_path / "new" / "deeper" / "r.json"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+    with pytest.raises(RequestError, match=r"^--stats: .* is a folder; give a file name$"):
+        check_output_file(tmp_path, "--stats")
+
+
+def test_os_error_from_a_command_is_one_line_exit_2(monkeypatch, capsys):
+    def handler(args):
+        raise IsADirectoryError(21, "Is a directory", "out/x.json")
+
+    monkeypatch.setattr("wenchuang.commands.design.cmd_generate", handler)
+    code, out, err = run(capsys, "generate", "--text", "hi", "--out", "unused")
+    assert code == 2 and err == "wenchuang: error: Is a directory: 'out/x.json'\n"
 
 
 def test_multi_line_error_message_is_printed_on_one_line(monkeypatch, capsys):
@@ -91,3 +107,13 @@ def test_eval_ocr_with_no_matching_image_is_an_error_not_a_zero_score(tmp_path, 
     code, out, err = run(capsys, "eval", "ocr", "--annotations", str(annotations), "--report", str(report))
     assert code == 2 and f"no original image in {tmp_path / 'originals'} (e.g. a.jpg)" in err
     assert not report.exists()
+
+
+def test_eval_fid_report_path_is_checked_before_features_are_computed(tmp_path, capsys):
+    for name in ("real", "gen"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (16, 16), "white").save(tmp_path / name / "0.png")
+    code, out, err = run(capsys, "eval", "fid", "--real", str(tmp_path / "real"), "--generated", str(tmp_path / "gen"),
+                         "--report", str(tmp_path))
+    assert code == 2 and out == ""
+    assert err == f"wenchuang: error: --report: {tmp_path} is a folder; give a file name\n"

@@ -179,3 +179,18 @@ def test_cli_bad_options_write_nothing(crafted, tmp_path, capsys, options, messa
     assert code == 2
     assert err.startswith(message) and err.count("\n") == 1
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def test_cli_bad_stats_path_is_refused_before_the_output_is_written(crafted, tmp_path, capsys):
+    out = tmp_path / "filtered.json"
+    blocker = tmp_path / "afile"
+    blocker.write_text("x", encoding="utf-8")
+    code = main(["data", "filter-anyword", str(crafted), str(out), "--quiet", "--stats", str(blocker / "s.json")])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"wenchuang: error: --stats: cannot create {blocker / 's.json'}: {blocker} is a file, not a folder\n"
+    )
+    assert not out.exists()
+    nested = tmp_path / "reports" / "stats.json"  # a missing folder is created
+    assert main(["data", "filter-anyword", str(crafted), str(out), "--quiet", "--stats", str(nested)]) == 0
+    assert json.loads(nested.read_text(encoding="utf-8"))["kept"] == 3

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from wenchuang.commands import check_output_file
 from wenchuang.errors import RequestError
 
 
@@ -44,6 +45,7 @@ def cmd_eval_ocr(args) -> int:
     from wenchuang.evaluation.ocr_eval import evaluate_ocr  # noqa: PLC0415
     from wenchuang.images import save_json_atomic  # noqa: PLC0415
 
+    check_output_file(args.report, "--report")  # before scoring, which can take hours
     images = Path(args.images) if args.images else None
     if images is not None and not images.is_dir():
         raise RequestError("--images", f"not a folder: {images}")
@@ -66,6 +68,8 @@ def cmd_eval_ocr(args) -> int:
 def cmd_eval_fid(args) -> int:
     from wenchuang.evaluation.fid import fid_from_dirs  # noqa: PLC0415
 
+    if args.report:
+        check_output_file(args.report, "--report")
     result = fid_from_dirs(args.real, args.generated, weights=args.inception_weights,
                            batch_size=args.batch_size, device=args.device, dims=args.dims,
                            method=args.sqrt_method)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+
+from wenchuang.commands import check_output_file
 
 
 def register(subparsers) -> None:
@@ -130,12 +130,14 @@ def _filter_anyword(args) -> int:
         language=None if args.language == "any" else args.language,
         language_ratio=args.ratio,
     )
+    if args.stats:
+        check_output_file(args.stats, "--stats")
     stats = filter_anyword(args.input, args.output, config, progress=not args.quiet)
     print(stats.summary())
     if args.stats:
-        Path(args.stats).write_text(
-            json.dumps(stats.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
-        )
+        from wenchuang.images import save_json_atomic  # noqa: PLC0415
+
+        save_json_atomic(args.stats, stats.as_dict())
     return 0
 
 

@@ -25,10 +25,8 @@ from wenchuang.training.anyword import is_watermark_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 MAX_PIXELS = 80_000_000
-CORNER_X, CORNER_Y = 0.3, 0.2  # a corner region is this share of the width / height from two edges
-
-
 MAX_SIZE = 4096  # output side; larger squares only exhaust memory
+CORNER_X, CORNER_Y = 0.3, 0.2  # a corner region is this share of the width / height from two edges
 
 
 @dataclass

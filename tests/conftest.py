@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -34,6 +37,29 @@ def shared_golden() -> Path:
             f"golden reference data not found at {SHARED_GOLDEN} (it lives in ../shared beside the checkout)"
         )
     return SHARED_GOLDEN
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def build_png_bomb(width: int, height: int) -> bytes:
+    """A tiny PNG whose valid header claims a width x height RGB canvas (a decompression bomb: the
+    pixels it promises would take width*height*3 bytes; it carries only a few zero rows)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\0" * 1024, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", pixels)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="session")
+def png_bomb() -> Callable[[int, int], bytes]:
+    """The one PNG-bomb builder of the tests: ``png_bomb(width, height) -> bytes``."""
+    return build_png_bomb
 
 
 def pytest_collection_modifyitems(config, items):

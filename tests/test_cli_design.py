@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -194,21 +192,6 @@ def test_edit_remove_all_text_and_mask(tmp_path, capsys, text_photo):
     assert normalize_text(read_lines(edited, boxes[:1])[0][0]) == "旧品清仓"  # outside the mask: kept
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 GEN = ["generate", "--engine", "classic"]
 
 
@@ -245,9 +228,9 @@ GEN = ["generate", "--engine", "classic"]
         (["edit", "--engine", "classic", "--image", "{photo}", "--remove"], "--remove needs at least one"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, text_photo, args, message):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, text_photo, png_bomb, args, message):
     (tmp_path / "garbage.png").write_bytes(b"this is not an image at all")
-    (tmp_path / "bomb.png").write_bytes(_png_claiming(6000, 6000))
+    (tmp_path / "bomb.png").write_bytes(png_bomb(6000, 6000))
     paths = {
         "missing": tmp_path / "missing.png",
         "garbage": tmp_path / "garbage.png",

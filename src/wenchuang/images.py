@@ -1,10 +1,14 @@
 """Reading and writing images safely.
 
-`load_image` checks, cheapest first and before any pixel is decoded: the byte size, the type by
-content (magic bytes: PNG, JPEG, WebP, BMP; never the file name), and the pixel count read from
-the header (so a small file claiming a huge canvas, a decompression bomb, is refused). Then it
-decodes, applies the EXIF orientation and returns H x W x 3 uint8 RGB (transparency is composited
-onto white). Every failure is one `ImageError` with a clear message.
+`load_image` is the one image decoder: the CLI, the evaluation, the studio's uploads (API and UI)
+and the training data preparation all call it, each with its own limits. It checks, cheapest
+first and before any pixel is decoded: the byte size, the type by content (magic bytes, never the
+file name; which types are allowed is an option), an optional extra check of the bytes (the
+studio refuses polyglots there), and the pixel count read from the header (so a small file
+claiming a huge canvas, a decompression bomb, is refused). Then it decodes, applies the EXIF
+orientation and returns H x W x 3 uint8 RGB with transparency composited onto white
+(`flatten_to_rgb`, which the UI also applies to the arrays Gradio hands it). Every failure is one
+`ImageError` whose message starts with the input's label.
 
 `save_image_atomic` and `write_result` write through a temporary file and `os.replace`, so a
 reader never sees half a file; output names are generated (time-seed-index), never taken from
@@ -19,6 +23,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +38,15 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = MAX_INPUT_PIXELS
-_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP"}
+IMAGE_TYPES = ("png", "jpeg", "webp", "bmp")  # what load_image accepts unless told otherwise
+_TYPE_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP", "bmp": "BMP", "gif": "GIF", "tiff": "TIFF"}
+_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "gif": "GIF", "tiff": "TIFF"}
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 def sniff_image_type(data: bytes) -> str | None:
-    """'png', 'jpeg', 'webp' or 'bmp' from the first bytes, else None."""
+    """'png', 'jpeg', 'webp', 'bmp', 'gif' or 'tiff' from the first bytes, else None."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
     if data.startswith(b"\xff\xd8\xff"):
@@ -47,27 +55,37 @@ def sniff_image_type(data: bytes) -> str | None:
         return "webp"
     if data.startswith(b"BM") and len(data) >= 26:
         return "bmp"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
     return None
 
 
+def _type_list(types: Collection[str]) -> str:
+    names = [_TYPE_NAMES[t] for t in types]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def _read_source(
-    source: str | os.PathLike | bytes | bytearray | memoryview, max_bytes: int
+    source: str | os.PathLike | bytes | bytearray | memoryview, max_bytes: int, what: str | None
 ) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
+        label = what or "image"
         data = bytes(source)
         if len(data) > max_bytes:
-            raise ImageError(f"image: {len(data)} bytes is larger than the limit of {max_bytes} bytes")
-        return data, "image"
+            raise ImageError(f"{label}: the file has {len(data)} bytes; at most {max_bytes}")
+        return data, label
     if not isinstance(source, (str, os.PathLike)):
-        raise ImageError(f"image: expected a file path or bytes, got {type(source).__name__}")
+        raise ImageError(f"{what or 'image'}: expected a file path or bytes, got {type(source).__name__}")
     path = Path(source)
-    label = f"image {path.name!r}"
+    label = what or f"image {path.name!r}"
     try:
         size = path.stat().st_size
         if not path.is_file():
             raise ImageError(f"{label} is not a file")
         if size > max_bytes:
-            raise ImageError(f"{label}: {size} bytes is larger than the limit of {max_bytes} bytes")
+            raise ImageError(f"{label}: the file has {size} bytes; at most {max_bytes}")
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except FileNotFoundError:
@@ -75,7 +93,7 @@ def _read_source(
     except OSError as exc:
         raise ImageError(f"{label} cannot be read: {exc.strerror or exc}") from None
     if len(data) > max_bytes:  # grew while reading
-        raise ImageError(f"{label} is larger than the limit of {max_bytes} bytes")
+        raise ImageError(f"{label}: the file has more than {max_bytes} bytes; at most {max_bytes}")
     return data, label
 
 
@@ -84,48 +102,67 @@ def load_image(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    types: Collection[str] = IMAGE_TYPES,
+    inspect: Callable[[bytes, str], None] | None = None,
+    what: str | None = None,
 ) -> np.ndarray:
-    """Check and decode an image file or its bytes into H x W x 3 uint8 RGB (see the module doc)."""
-    data, label = _read_source(source, max_bytes)
+    """Check and decode an image file or its bytes into H x W x 3 uint8 RGB (see the module doc).
+
+    `types` are the allowed types by content (names as `sniff_image_type` gives them); `inspect`,
+    when given, is called as ``inspect(data, type)`` before the header is read and raises
+    `ImageError` to refuse the file; `what` names the input in messages (default: ``image`` or
+    ``image 'NAME'`` for a path)."""
+    data, label = _read_source(source, max_bytes, what)
     if not data:
-        raise ImageError(f"{label} is empty")
+        raise ImageError(f"{label}: the file is empty")
     kind = sniff_image_type(data)
-    if kind is None:
-        raise ImageError(f"{label} is not a PNG, JPEG, WebP or BMP image")
+    if kind not in types:
+        raise ImageError(f"{label}: not a {_type_list(types)} image (checked by content, not by name)")
+    if inspect is not None:
+        try:
+            inspect(data, kind)
+        except ImageError as exc:
+            raise ImageError(f"{label}: {exc}") from None
+    name = _TYPE_NAMES[kind]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[kind]])  # reads the header only
             width, height = image.size
-            if width < 1 or height < 1:
-                raise ImageError(f"{label} has no pixels ({width}x{height})")
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"{label} is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
-                )
+            if width < 1 or height < 1 or width * height > max_pixels:
+                raise ImageError(f"{label}: {width}x{height} = {width * height} pixels; at most {max_pixels}")
             image.load()
             image = ImageOps.exif_transpose(image)
-            rgb = _to_rgb(image)
+            rgb = flatten_to_rgb(image)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(
-            f"{label} claims more than {max_pixels} pixels (a decompression bomb); refused before decoding"
+            f"{label}: the header claims too many pixels (a decompression bomb); at most {max_pixels}"
         ) from None
     except Exception as exc:  # Pillow raises many types for corrupt files
-        raise ImageError(f"{label} cannot be decoded as {kind.upper()}: {exc}") from None
+        raise ImageError(f"{label}: cannot decode the {name} image ({exc})") from None
     return rgb
 
 
-def _to_rgb(image: Image.Image) -> np.ndarray:
+def flatten_to_rgb(image: Image.Image | np.ndarray) -> np.ndarray:
+    """A decoded image (Pillow, or an H x W (x 1-4) array) -> H x W x 3 uint8 RGB: transparency is
+    composited onto white, grey becomes three equal channels, 16-bit grey is scaled to 8 bits."""
+    if isinstance(image, np.ndarray):
+        array = image if image.dtype == np.uint8 else np.clip(image, 0, 255).astype(np.uint8)
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[..., 0]
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+            raise ImageError(f"cannot use an array of shape {array.shape} as an image")
+        image = Image.fromarray(np.ascontiguousarray(array))
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(image, dtype=np.float64)
         scale = 255.0 / max(float(array.max()), 1.0) if array.max() > 255 else 1.0
         gray = np.clip(array * scale, 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.stack([gray] * 3, axis=-1))
-    if image.mode == "P" and "transparency" in image.info:
+    if image.mode in ("P", "L", "RGB") and "transparency" in image.info:  # a palette entry or colour key
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if image.mode in _ALPHA_MODES:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from wenchuang.errors import ImageError
-from wenchuang.images import load_image, save_image_atomic, sniff_image_type, write_bytes_atomic, write_result
+from wenchuang.images import (
+    flatten_to_rgb,
+    load_image,
+    save_image_atomic,
+    sniff_image_type,
+    write_bytes_atomic,
+    write_result,
+)
 from wenchuang.request import DesignRequest, DesignResult, LineReading, TextLine
 
 
@@ -71,8 +76,45 @@ def test_exif_orientation_is_applied():
 def test_transparency_becomes_white():
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[:4, :, :] = (255, 0, 0, 255)
+    rgba[4:, :4] = (0, 0, 255, 0)  # a colour under full transparency is not shown
+    rgba[4:, 4:] = (0, 0, 0, 128)  # half-transparent black: mid grey on white
     loaded = load_image(_encode(rgba, "PNG"))
-    assert tuple(loaded[0, 0]) == (255, 0, 0) and tuple(loaded[7, 7]) == (255, 255, 255)
+    assert tuple(loaded[0, 0]) == (255, 0, 0) and tuple(loaded[7, 0]) == (255, 255, 255)
+    assert tuple(loaded[7, 7]) == (127, 127, 127)
+    np.testing.assert_array_equal(flatten_to_rgb(rgba), loaded)  # arrays (the UI) flatten the same way
+
+
+def test_palette_and_colour_key_transparency_become_white():
+    palette = Image.new("P", (6, 4), 0)
+    palette.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    palette.paste(1, (0, 0, 3, 4))
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", transparency=0)  # palette entry 0 is transparent
+    loaded = load_image(buffer.getvalue())
+    assert tuple(loaded[0, 0]) == (200, 100, 50) and tuple(loaded[0, 5]) == (255, 255, 255)
+    grey = Image.fromarray(np.array([[0, 90], [90, 0]], np.uint8))
+    buffer = io.BytesIO()
+    grey.save(buffer, format="PNG", transparency=0)  # grey level 0 is the colour key
+    keyed = load_image(buffer.getvalue())
+    assert keyed[0, 0].tolist() == [255, 255, 255] and keyed[0, 1].tolist() == [90, 90, 90]
+
+
+def test_allowed_types_and_the_extra_check_are_options(picture):
+    gif = io.BytesIO()
+    Image.fromarray(picture[:, :, 0]).save(gif, format="GIF")
+    assert sniff_image_type(gif.getvalue()) == "gif"
+    with pytest.raises(ImageError, match=r"^mask: not a PNG, JPEG, WebP or BMP image \(checked by content"):
+        load_image(gif.getvalue(), what="mask")
+    np.testing.assert_array_equal(load_image(gif.getvalue(), types=("gif",))[..., 0], picture[:, :, 0])
+    with pytest.raises(ImageError, match="^image: not a PNG or JPEG image"):
+        load_image(_encode(picture, "BMP"), types=("png", "jpeg"))
+
+    def refuse(data: bytes, kind: str) -> None:
+        raise ImageError(f"{kind} of {len(data)} bytes refused")
+
+    data = _encode(picture, "PNG")
+    with pytest.raises(ImageError, match=f"^upload: png of {len(data)} bytes refused$"):
+        load_image(data, inspect=refuse, what="upload")
 
 
 def test_gray_images_become_rgb():
@@ -83,47 +125,30 @@ def test_gray_images_become_rgb():
 
 def test_byte_limit(tmp_path, picture):
     data = _encode(picture, "PNG")
-    with pytest.raises(ImageError, match="larger than the limit"):
+    with pytest.raises(ImageError, match=f"^image: the file has {len(data)} bytes; at most {len(data) - 1}$"):
         load_image(data, max_bytes=len(data) - 1)
     path = tmp_path / "a.png"
     path.write_bytes(data)
-    with pytest.raises(ImageError, match="larger than the limit"):
+    with pytest.raises(ImageError, match=f"^image 'a.png': the file has {len(data)} bytes; at most 100$"):
         load_image(path, max_bytes=100)
 
 
-def _png_bomb(width: int, height: int) -> bytes:
-    """A tiny, valid-headed PNG claiming a huge canvas (its pixel data would be gigabytes)."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
-        + chunk(b"IEND", b"")
-    )
-
-
-def test_decompression_bomb_is_refused_from_the_header():
-    bomb = _png_bomb(5000, 5000)  # 25 Mpx: over the default limit
+def test_decompression_bomb_is_refused_from_the_header(png_bomb):
+    bomb = png_bomb(5000, 5000)  # 25 Mpx: over the default limit
     assert len(bomb) < 200
-    with pytest.raises(ImageError, match="5000x5000"):
+    with pytest.raises(ImageError, match="^image: 5000x5000 = 25000000 pixels; at most 16777216$"):
         load_image(bomb)
     with pytest.raises(ImageError, match="decompression bomb"):  # so large that Pillow itself refuses it
-        load_image(_png_bomb(60000, 60000))
-    with pytest.raises(ImageError, match="the limit is 100"):
+        load_image(png_bomb(60000, 60000))
+    with pytest.raises(ImageError, match="400 pixels; at most 100"):
         load_image(_encode(np.zeros((20, 20, 3), np.uint8), "PNG"), max_pixels=100)
 
 
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        (b"", "is empty"),
-        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "cannot be decoded as PNG"),
+        (b"", "^image: the file is empty$"),
+        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "^image: cannot decode the PNG image"),
         (b"hello world, not an image", "not a PNG, JPEG, WebP or BMP"),
         (12345, "expected a file path or bytes"),
     ],
@@ -142,7 +167,7 @@ def test_missing_and_directory_paths(tmp_path):
 
 def test_truncated_png_is_refused(picture):
     data = _encode(picture, "PNG")
-    with pytest.raises(ImageError, match="cannot be decoded"):
+    with pytest.raises(ImageError, match="cannot decode the PNG image"):
         load_image(data[: len(data) // 2])
 
 

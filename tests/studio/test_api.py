@@ -142,13 +142,11 @@ def test_validation_errors_are_422_with_the_field(data_dir, fake_engine):
     assert r.status_code == 422 and r.json()["field"] == "engine"
 
 
-def test_bad_uploads_get_4xx(data_dir, fake_engine):
-    from .test_uploads import bomb_png
-
+def test_bad_uploads_get_4xx(data_dir, fake_engine, png_bomb):
     client = make_client(data_dir, max_upload_bytes=200_000, max_upload_pixels=1_000_000)
     req = {"engine": "fake", "remove_all_text": True}
     cases = {
-        "bomb": base64.b64encode(bomb_png(3000, 3000)).decode(),
+        "bomb": base64.b64encode(png_bomb(3000, 3000)).decode(),
         "magic": base64.b64encode(b"MZ\x90\x00" + b"\x00" * 100).decode(),
         "polyglot": base64.b64encode(
             base64.b64decode(png_b64(np.zeros((16, 16, 3), np.uint8))) + b"<html><script>x</script>"

@@ -17,6 +17,7 @@ import numpy as np
 from wenchuang.engines import registry
 from wenchuang.engines.base import run_request
 from wenchuang.errors import RequestError
+from wenchuang.prompts import parse_prompt
 from wenchuang.request import DesignRequest, DesignResult, TextLine
 from wenchuang.studio.config import StudioConfig
 from wenchuang.studio.gallery import Gallery
@@ -211,8 +212,4 @@ def summarize(records: list[dict[str, Any]], result: DesignResult) -> dict[str, 
 
 def quoted_texts(prompt: str) -> list[str]:
     """Texts in quotes inside the prompt (the AnyText convention), via wenchuang.prompts."""
-    try:
-        from wenchuang.prompts import parse_prompt
-    except ImportError:  # the prompts package is not part of this build
-        return []
     return list(parse_prompt(prompt).lines)

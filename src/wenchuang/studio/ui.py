@@ -477,7 +477,7 @@ class StudioUI:
             value=blank_canvas(512, 512) if blank else None,
             label=label,
             type="numpy",
-            image_mode="RGB",
+            image_mode="RGBA",  # alpha kept: editor_parts flattens it onto white like every decoder
             sources=("upload", "clipboard"),
             brush=gr.Brush(colors=["#ff3b30"], color_mode="fixed", default_size=24),
             eraser=gr.Eraser(default_size=24),

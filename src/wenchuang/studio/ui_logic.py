@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from wenchuang.errors import RequestError
+from wenchuang.images import flatten_to_rgb
 from wenchuang.request import DesignResult, TextLine
 from wenchuang.studio.service import quoted_texts
 
@@ -19,14 +20,17 @@ DRAW_STROKES = "strokes"
 def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     """An ImageEditor value -> (background RGB uint8 or None, stroke mask H x W bool or None).
 
-    The mask is the union of the drawing layers (anything painted, whatever the colour)."""
+    The editor hands its images over with their alpha (image_mode RGBA); the background is made RGB
+    by the same `flatten_to_rgb` as every decoded upload (transparency onto white), so an image gives
+    the same pixels here as through the API and the CLI. The mask is the union of the drawing layers
+    (anything painted, whatever the colour)."""
     if value is None:
         return None, None
     if isinstance(value, np.ndarray):
-        return _rgb(value), None
+        return flatten_to_rgb(value), None
     background = value.get("background")
     layers = [x for x in (value.get("layers") or []) if x is not None]
-    bg = _rgb(np.asarray(background)) if background is not None else None
+    bg = flatten_to_rgb(np.asarray(background)) if background is not None else None
     mask = None
     for layer in layers:
         arr = np.asarray(layer)
@@ -38,22 +42,10 @@ def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         mask = painted if mask is None else (mask | painted)
     if bg is None and mask is not None:
         composite = value.get("composite")
-        bg = _rgb(np.asarray(composite)) if composite is not None else None
+        bg = flatten_to_rgb(np.asarray(composite)) if composite is not None else None
     if bg is not None and mask is not None and mask.shape != bg.shape[:2]:
         raise RequestError("canvas", "the drawing and the image have different sizes; clear the canvas")
     return bg, mask
-
-
-def _rgb(arr: np.ndarray) -> np.ndarray:
-    arr = np.asarray(arr)
-    if arr.dtype != np.uint8:
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-    if arr.ndim == 2:
-        arr = np.stack([arr] * 3, axis=2)
-    if arr.shape[2] == 4:  # composite transparent parts onto white
-        alpha = arr[..., 3:4].astype(np.float32) / 255.0
-        arr = (arr[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
-    return np.ascontiguousarray(arr[..., :3])
 
 
 def regions_from_mask(mask: np.ndarray | None, mode: str, priority: str = "top-down") -> list[list[tuple]]:

@@ -1,14 +1,17 @@
 """Checking uploaded images before they are decoded.
 
-Order of checks, cheapest first, each one before any pixel is decoded:
+Uploads (API and UI) are decoded by the one decoder, `wenchuang.images.load_image`, with the
+studio's limits. Order of checks, cheapest first, each one before any pixel is decoded:
 1. byte size (`max_bytes`);
 2. type by content (magic bytes: PNG, JPEG, WebP only; the file name and the declared content type
    are ignored);
-3. polyglots: a ZIP/JAR directory, markup or script text anywhere in the file, bytes after a PNG's
-   IEND chunk, or a WebP whose RIFF length disagrees with the file are refused;
+3. polyglots (`check_polyglot`, given to the decoder): a ZIP/JAR directory, markup or script text
+   anywhere in the file, bytes after a PNG's IEND chunk, or a WebP whose RIFF length disagrees
+   with the file are refused;
 4. pixel count from the header only (`max_pixels`), so a tiny file that claims a huge canvas
    (a decompression bomb) is refused before decoding;
-then the image is decoded, its EXIF orientation applied, and it is returned as H x W x 3 uint8 RGB.
+then the image is decoded, its EXIF orientation applied, transparency composited onto white (as
+on every other route), and it is returned as H x W x 3 uint8 RGB.
 """
 
 from __future__ import annotations
@@ -21,30 +24,19 @@ import struct
 import zipfile
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from wenchuang.errors import ImageError
+from wenchuang.images import load_image
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JPEG_MAGIC = b"\xff\xd8\xff"
+UPLOAD_TYPES = ("png", "jpeg", "webp")
+_PNG_SIGNATURE_LENGTH = 8
 _MARKUP = re.compile(rb"<(script|html|iframe|\?php)", re.IGNORECASE)  # long enough to never occur by chance
 _DATA_URL = re.compile(r"^data:image/[a-z+.-]+;base64,", re.IGNORECASE)
 
 
-def sniff_type(data: bytes) -> str | None:
-    """'png', 'jpeg' or 'webp' from the first bytes, else None."""
-    if data.startswith(PNG_MAGIC):
-        return "png"
-    if data.startswith(JPEG_MAGIC):
-        return "jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
 def _png_end(data: bytes) -> int:
     """Offset just past the IEND chunk, walking the chunk list; ImageError when it is malformed."""
-    pos = len(PNG_MAGIC)
+    pos = _PNG_SIGNATURE_LENGTH
     while pos + 12 <= len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
         kind = data[pos + 4 : pos + 8]
@@ -76,33 +68,14 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, what: str = "i
     """Check and decode an uploaded image (see the module docstring); H x W x 3 uint8 RGB."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(f"{what}: expected the file's bytes")
-    data = bytes(data)
-    if not data:
-        raise ImageError(f"{what}: the file is empty")
-    if len(data) > max_bytes:
-        raise ImageError(f"{what}: the file has {len(data)} bytes; at most {max_bytes}")
-    kind = sniff_type(data)
-    if kind is None:
-        raise ImageError(f"{what}: not a PNG, JPEG or WebP image (checked by content, not by name)")
-    try:
-        check_polyglot(data, kind)
-    except ImageError as exc:
-        raise ImageError(f"{what}: {exc}") from None
-    try:
-        with Image.open(io.BytesIO(data), formats=[kind.upper()]) as img:  # reads the header only
-            width, height = img.size
-            if width < 1 or height < 1 or width * height > max_pixels:
-                raise ImageError(f"{what}: {width}x{height} = {width * height} pixels; at most {max_pixels}")
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            rgb = img.convert("RGB")
-    except ImageError:
-        raise
-    except Image.DecompressionBombError:  # Pillow's own header check, for absurd sizes
-        raise ImageError(f"{what}: the header claims too many pixels; at most {max_pixels}") from None
-    except (OSError, ValueError, SyntaxError, struct.error) as exc:
-        raise ImageError(f"{what}: cannot decode the {kind.upper()} image ({exc})") from None
-    return np.asarray(rgb, dtype=np.uint8).copy()
+    return load_image(
+        bytes(data),
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        types=UPLOAD_TYPES,
+        inspect=check_polyglot,
+        what=what,
+    )
 
 
 def decode_base64(text: str, *, max_bytes: int, what: str = "image") -> bytes:

@@ -18,13 +18,16 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from wenchuang.errors import WenchuangError
+from wenchuang.images import load_image
 from wenchuang.training.anyword import is_watermark_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+PHOTO_TYPES = ("png", "jpeg", "webp", "bmp", "tiff", "gif")  # by content; the suffixes only pick the files
 MAX_PIXELS = 80_000_000
+MAX_BYTES = 512 * 1024 * 1024
 MAX_SIZE = 4096  # output side; larger squares only exhaust memory
 CORNER_X, CORNER_Y = 0.3, 0.2  # a corner region is this share of the width / height from two edges
 
@@ -74,25 +77,6 @@ class Detector(Protocol):
 
 
 # ------------------------------------------------------------------ image helpers
-def decode_image(path: Path) -> np.ndarray:
-    """RGB uint8 with EXIF orientation applied; WenchuangError naming the problem otherwise."""
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise WenchuangError(f"{image.width}x{image.height} exceeds {MAX_PIXELS} pixels")
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA", "P"):
-                image = image.convert("RGBA")
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image)
-            return np.asarray(image.convert("RGB"))
-    except WenchuangError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise WenchuangError(str(exc) or type(exc).__name__) from None
-
-
 def dhash(image_rgb: np.ndarray, bits: int = 8) -> int:
     """Difference hash: `bits`×`bits` comparisons of horizontally adjacent cells of a grey thumbnail."""
     grey = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
@@ -241,7 +225,7 @@ def prepare_dataset(
     for path in tqdm(files, desc="prepare", unit=" images", disable=not progress):
         relative = path.relative_to(src)
         try:
-            image = decode_image(path)
+            image = load_image(path, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, types=PHOTO_TYPES)
         except WenchuangError as exc:
             report.corrupt.append({"source": str(relative), "error": str(exc)})
             continue

@@ -21,6 +21,7 @@ class FakeEngine:
 
     name = "fake"
     gate = None  # a threading.Event: when set on the class, every job waits for it (queue tests)
+    seen: list = []  # the base image of every request, in order (None for a blank generate)
 
     def __init__(self, model=None):
         self.model = model
@@ -28,6 +29,7 @@ class FakeEngine:
 
     def _result(self, request, base):
         self.calls += 1
+        FakeEngine.seen.append(request.image)
         if FakeEngine.gate is not None:
             FakeEngine.gate.wait(10)
         images = []
@@ -74,8 +76,10 @@ def _install_fake():
 def fake_engine(monkeypatch):
     _install_fake()
     monkeypatch.setitem(registry._ENGINES, "fake", FAKE_MODULE)
+    FakeEngine.seen = []
     yield "fake"
     FakeEngine.gate = None
+    FakeEngine.seen = []
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ import pickle
 import pytest
 import torch
 
+from wenchuang import checkpoints
 from wenchuang.anytext import convert
 from wenchuang.anytext.configs import AnyTextConfig
-from wenchuang.anytext.text_embedding import convert_text_components
+from wenchuang.anytext.convert import convert_text_components
+from wenchuang.anytext.loading import convert_anytext_checkpoint
 from wenchuang.errors import ModelError
 
 
@@ -20,7 +22,7 @@ def _all_key_problems(state, config, tokenizer_dir=None):
     problems = [f"unexpected {k}" for k in parts.unexpected]
     models = convert.build_models(config, device="meta")
     for name in ("unet", "controlnet", "vae"):
-        problems += convert.key_problems(models[name], getattr(parts, name), f"{name}:")
+        problems += checkpoints.key_problems(models[name], getattr(parts, name), f"{name}:")
     problems += convert.check_schedule(parts.schedule, config, DDIMScheduler(**config.scheduler_config()))
     problems += convert_text_components(parts.text, tokenizer_dir=tokenizer_dir)["problems"]
     return parts, problems
@@ -80,7 +82,7 @@ def test_a_checkpoint_of_another_model_is_rejected_clearly(tmp_path):
     path = tmp_path / "other.safetensors"
     save_file({"encoder.weight": torch.zeros(2, 2), "decoder.bias": torch.zeros(2)}, str(path))
     with pytest.raises(ModelError, match="not an AnyText checkpoint this version understands"):
-        convert.convert_anytext_checkpoint(path, config=AnyTextConfig.full())
+        convert_anytext_checkpoint(path, config=AnyTextConfig.full())
 
 
 def test_unreadable_and_missing_files_are_model_errors(tmp_path):
@@ -134,7 +136,7 @@ def assert_one_line_load_error(message: str, path) -> None:
 def test_every_corrupt_torch_file_is_a_one_line_model_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for path in _corrupt_files(tmp_path):
-        for load in (convert.torch_load_weights, convert.load_checkpoint):
+        for load in (checkpoints.torch_load_weights, convert.load_checkpoint):
             with pytest.raises(ModelError) as info:
                 load(path)
             assert_one_line_load_error(str(info.value), path)

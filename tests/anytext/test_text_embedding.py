@@ -13,31 +13,25 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 
-from wenchuang.anytext.recognizer import AnyTextRecognizer, prepare_ocr_input
-from wenchuang.anytext.text_embedding import (
-    PLACEHOLDER_TOKEN_ID,
-    TextEmbeddingModule,
+from wenchuang.anytext.convert import (
     build_clip_text_encoder,
     convert_clip_state_dict,
     convert_embedding_state_dict,
     convert_text_components,
+)
+from wenchuang.anytext.parity import parity_stages, stage_error
+from wenchuang.anytext.recognizer import AnyTextRecognizer, prepare_ocr_input
+from wenchuang.anytext.text_embedding import (
+    PLACEHOLDER_TOKEN_ID,
+    TextEmbeddingModule,
     encode_prompt,
     encode_prompt_with_glyphs,
-    load_clip_tokenizer,
-    load_tokenizer,
-    parity_stages,
-    placeholder_token_id,
     split_chunks,
 )
+from wenchuang.anytext.tokenizer import load_clip_tokenizer, load_tokenizer, placeholder_token_id
 from wenchuang.errors import ModelError
 
 CASES = {"gen": 2, "edit": 1}
-
-
-def max_error(actual: torch.Tensor, reference: torch.Tensor) -> float:
-    """Max abs error, relative to max|reference| where that exceeds 1."""
-    scale = max(1.0, reference.abs().max().item())
-    return (actual.float() - reference.float()).abs().max().item() / scale
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +86,8 @@ def test_golden_text_embedding_and_context(
     with torch.no_grad():
         neck, _ = recognizer(prepare_ocr_input(gly_lines))
         text_embs = embedding_module(neck)
-        assert max_error(text_embs, ref["text_embs"][0]) <= 1e-4
-        assert max_error(embedding_module(ref["ocr_neck"]), ref["text_embs"][0]) <= 1e-4
+        assert stage_error(text_embs, ref["text_embs"][0]) <= 1e-4
+        assert stage_error(embedding_module(ref["ocr_neck"]), ref["text_embs"][0]) <= 1e-4
 
         cond, cond_ids = encode_prompt(
             tokenizer, text_encoder, [info["cond_prompt_string"]], [text_embs], return_input_ids=True
@@ -107,9 +101,9 @@ def test_golden_text_embedding_and_context(
     assert torch.equal(uncond_ids, ref["uncond_input_ids"])
     assert cond.shape == ref["context_cond"].shape == (1, 77 * info["n_clip_chunks_cond"], 32)
     assert uncond.shape == ref["context_uncond"].shape == (1, 77, 32)
-    assert max_error(cond, ref["context_cond"]) <= 1e-4
-    assert max_error(uncond, ref["context_uncond"]) <= 1e-4
-    assert max_error(nosub, ref["context_cond_nosub"]) <= 1e-4
+    assert stage_error(cond, ref["context_cond"]) <= 1e-4
+    assert stage_error(uncond, ref["context_uncond"]) <= 1e-4
+    assert stage_error(nosub, ref["context_cond_nosub"]) <= 1e-4
     # the substitution really changes the context (and only where '*' sits and after it: causal mask)
     star = int((cond_ids[0, :77] == PLACEHOLDER_TOKEN_ID).nonzero()[0])
     assert torch.allclose(cond[0, :star], nosub[0, :star], atol=1e-6)
@@ -281,11 +275,11 @@ def test_convert_text_components_and_parity_stages(shared_golden, golden_state):
         }  # fmt: skip
         for name, value in stages.items():
             assert value.shape == ref[name].shape, name
-            assert max_error(value, ref[name]) <= 1e-4, name
+            assert stage_error(value, ref[name]) <= 1e-4, name
         context = encode_prompt_with_glyphs(info["cond_prompt_string"], gly_lines, **parts)
-        assert max_error(context, ref["context_cond"]) <= 1e-4
+        assert stage_error(context, ref["context_cond"]) <= 1e-4
         plain = encode_prompt_with_glyphs(info["uncond_prompt_string"], None, **parts)
-        assert max_error(plain, ref["context_uncond"]) <= 1e-4
+        assert stage_error(plain, ref["context_uncond"]) <= 1e-4
     with pytest.raises(ModelError, match="no OCR recogniser"):
         encode_prompt_with_glyphs(
             "a *", gly_lines, tokenizer=parts["tokenizer"], text_encoder=parts["text_encoder"]

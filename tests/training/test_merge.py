@@ -135,7 +135,7 @@ def test_fused_lora_equals_base_plus_scaled_BA(models, tmp_path):
 
 def test_merge_single_file_community_checkpoint(shared_golden, tmp_path):
     """An SD1.5 single file in the original LDM layout: its weights land in AnyText's modules."""
-    from wenchuang.anytext.convert import convert_anytext_checkpoint
+    from wenchuang.anytext.loading import convert_anytext_checkpoint
     from wenchuang.anytext.pipeline import AnyTextPipeline
 
     golden = load_file(str(shared_golden / "anytext_tiny.safetensors"))

@@ -8,25 +8,49 @@ The official `ControlLDM` state dict has these parts:
 | `control_model.`         | `AnyTextControlNetModel`                       |
 | `first_stage_model.`     | diffusers `AutoencoderKL`                      |
 | 13 schedule buffers      | `DDIMScheduler` config (checked, not stored)   |
-| `cond_stage_model.`      | CLIP text encoder (`text_embedding` module)    |
-| `embedding_manager.`     | OCR-feature projection (`text_embedding`)      |
-| `text_predictor.`        | PP-OCRv3 recogniser (`recognizer` module)      |
+| `cond_stage_model.`      | transformers `CLIPTextModel` (+ CLIP tokenizer)|
+| `embedding_manager.`     | `TextEmbeddingModule` (OCR-feature projection) |
+| `text_predictor.`        | `AnyTextRecognizer` (PP-OCRv3)                 |
 
 Every key is renamed by an explicit rule; a key no rule takes, or a model parameter no key fills,
 is collected and reported in one `ModelError`. Renaming never copies a tensor, so the full-size
 key set can be checked on the meta device.
+
+This module turns state dicts into modules and problems; it builds no pipeline. Putting the parts
+together is `AnyTextPipeline.from_official_state_dict` (`wenchuang.anytext.pipeline`), and finding,
+converting and saving a checkpoint file is `wenchuang.anytext.loading.convert_anytext_checkpoint`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
 
 from wenchuang.anytext.configs import AnyTextConfig
+from wenchuang.anytext.controlnet import AnyTextControlNetModel
+from wenchuang.anytext.recognizer import (
+    AnyTextRecognizer,
+    convert_recognizer_state_dict,
+    recognizer_config_from_state_dict,
+)
+from wenchuang.anytext.text_embedding import TextEmbeddingModule
+from wenchuang.anytext.tokenizer import load_tokenizer
+from wenchuang.checkpoints import key_problems, load_checked, read_state_dict
 from wenchuang.errors import ModelError
+
+# official release names, then the Hugging Face mirror's (fp16 and fp32 copies of the same weights)
+CHECKPOINT_NAMES = (
+    "anytext_v1.1.ckpt",
+    "anytext_v1.1.safetensors",
+    "pytorch_model.fp16.safetensors",
+    "pytorch_model.safetensors",
+)
 
 SCHEDULE_BUFFERS = (
     "betas",
@@ -48,6 +72,9 @@ UNET_PREFIX = "model.diffusion_model."
 CONTROL_PREFIX = "control_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_PREFIXES = ("cond_stage_model.", "embedding_manager.", "text_predictor.")
+EMBEDDING_PREFIX = "embedding_manager."
+CLIP_PREFIX = "cond_stage_model.transformer."
+RECOGNIZER_PREFIX = "text_predictor."
 
 # official ResBlock / AttnBlock sub-module names -> diffusers names
 _RESNET_RENAMES = {
@@ -77,68 +104,20 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"{path} is a folder; a checkpoint file is expected (.ckpt or .safetensors){hint}")
     if not path.is_file():
         raise ModelError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path))
-        except Exception as exc:  # any unreadable file is the user's wrong input, not our bug
-            raise ModelError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
-    else:
-        state = torch_load_weights(path, mmap=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    state = read_state_dict(path, mmap=True)
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"{path} does not hold a state dict of tensors")
     return state
 
 
 def _checkpoint_hint(folder: Path) -> str:
     """What a folder given as a checkpoint holds that the user may have meant."""
-    from wenchuang.anytext.loading import CHECKPOINT_NAMES
-
     if (folder / "model_index.json").is_file():
         return "; this folder is already a converted pipeline: pass it as --model"
     found = [str(folder / name) for name in CHECKPOINT_NAMES if (folder / name).is_file()]
     if len(found) == 1:
         return f": give {found[0]}"
     return f": give one of {', '.join(found)}" if found else ""
-
-
-def torch_load_weights(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False):
-    """``torch.load(path, weights_only=True)`` (no code in the file ever runs); a file it cannot read
-    is a one-line `ModelError` naming the file and the reason, never torch's advice to load it unsafely.
-
-    The one place this project reads a pickled checkpoint (`.ckpt`, `.pth`, `.pt`, `.bin`). With `mmap`
-    a file in the zip format is memory-mapped (older files are read whole).
-    """
-    path = Path(path)
-    try:
-        if mmap:
-            try:
-                return torch.load(str(path), map_location=map_location, weights_only=True, mmap=True)
-            except RuntimeError as exc:
-                if "mmap" not in str(exc):
-                    raise
-        return torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types; all mean a file we cannot use
-        reason = _load_failure(exc)
-        raise ModelError(f"{path}: not a PyTorch checkpoint or safetensors file ({reason})") from None
-
-
-def _load_failure(exc: Exception) -> str:
-    """The short reason of a failed torch.load, without its "re-run with weights_only=False" text."""
-    if isinstance(exc, EOFError):
-        return "the file ends early: empty or cut short"
-    text = " ".join(str(exc).split())
-    if "WeightsUnpickler error:" in text:  # the safe unpickler met something that is not tensor data
-        detail = text.split("WeightsUnpickler error:", 1)[1].split(" Check the documentation")[0]
-        detail = detail.split(". ")[0].strip().rstrip(".")
-        return f"the safe loader refused it: {detail}"
-    first = text.split(". ")[0]
-    if len(first) > 160:
-        first = first[:157] + "..."
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------- renaming rules
@@ -310,29 +289,6 @@ def split_checkpoint(state: Mapping[str, torch.Tensor], config: AnyTextConfig) -
     return ConvertedCheckpoint(unet, control, vae, text, schedule, unexpected)
 
 
-def key_problems(model: torch.nn.Module, state: Mapping[str, torch.Tensor], prefix: str) -> list[str]:
-    """Missing keys, unexpected keys and shape mismatches of `state` for `model` (no weights copied)."""
-    expected = model.state_dict()
-    problems = [f"missing {prefix}{k}" for k in expected if k not in state]
-    problems += [f"unexpected {prefix}{k}" for k in state if k not in expected]
-    problems += [
-        f"shape of {prefix}{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-        for k, v in state.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    return problems
-
-
-def raise_key_problems(problems: list[str], source: str) -> None:
-    if problems:
-        shown = "; ".join(problems[:40])
-        more = f"; ... and {len(problems) - 40} more" if len(problems) > 40 else ""
-        raise ModelError(
-            f"{source} is not an AnyText checkpoint this version understands: {len(problems)} key problem(s): "
-            f"{shown}{more}"
-        )
-
-
 def check_schedule(schedule: Mapping[str, torch.Tensor], config: AnyTextConfig, scheduler) -> list[str]:
     """The checkpoint's schedule buffers must match the scheduler we build (alphas_cumprod within 1e-6)."""
     problems = [f"missing {name}" for name in SCHEDULE_BUFFERS if name not in schedule]
@@ -355,10 +311,6 @@ def build_models(
     config: AnyTextConfig, device: str | torch.device | None = None
 ) -> dict[str, torch.nn.Module]:
     """Empty UNet, ControlNet and VAE of this config (on `device`; "meta" allocates nothing)."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-
-    from wenchuang.anytext.controlnet import AnyTextControlNetModel
-
     ctx = torch.device(device) if device is not None else torch.device("cpu")
     with ctx:
         return {
@@ -368,27 +320,258 @@ def build_models(
         }
 
 
-def convert_anytext_checkpoint(
-    path_or_state_dict: str | Path | Mapping[str, torch.Tensor],
-    out_dir: str | Path | None = None,
-    *,
-    config: AnyTextConfig | None = None,
-    yaml_path: str | Path | None = None,
-    tokenizer_dir: str | Path | None = None,
-    torch_dtype: torch.dtype = torch.float32,
-):
-    """Convert an official checkpoint into an `AnyTextPipeline` (saved to `out_dir` when given)."""
-    from wenchuang.anytext.pipeline import AnyTextPipeline
+# ---------------------------------------------------------------------------- the text side
+def convert_embedding_state_dict(
+    official_state_dict: Mapping[str, torch.Tensor],
+) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(config, state dict) of `TextEmbeddingModule` from an AnyText checkpoint's ``embedding_manager.*``.
 
-    if config is None:
-        config = AnyTextConfig.from_yaml(yaml_path) if yaml_path else AnyTextConfig.full()
-    if isinstance(path_or_state_dict, Mapping):
-        state, source = path_or_state_dict, "the state dict"
-    else:
-        state, source = load_checkpoint(path_or_state_dict), str(path_or_state_dict)
-    pipe = AnyTextPipeline.from_official_state_dict(
-        state, config, tokenizer_dir=tokenizer_dir, source=source, torch_dtype=torch_dtype
+    Detects the projection layout; anything else under ``embedding_manager.`` (or a half layout) is a
+    `ModelError` naming the keys.
+    """
+    state = {
+        key[len(EMBEDDING_PREFIX) :]: value
+        for key, value in official_state_dict.items()
+        if key.startswith(EMBEDDING_PREFIX)
+    }
+    layouts = {
+        "linear": {"proj.weight", "proj.bias"},
+        "linear_layernorm": {"proj.0.weight", "proj.0.bias", "proj.1.weight", "proj.1.bias"},
+    }
+    for projection, keys in layouts.items():
+        if set(state) == keys:
+            linear = state["proj.weight" if projection == "linear" else "proj.0.weight"]
+            config = {
+                "in_features": int(linear.shape[1]),
+                "token_dim": int(linear.shape[0]),
+                "projection": projection,
+            }
+            return config, state
+    if not state:
+        raise ModelError(
+            "no text-embedding projection in the checkpoint: expected embedding_manager.proj.{weight,bias} "
+            "(released layout) or embedding_manager.proj.{0,1}.{weight,bias} (upstream layout)"
+        )
+    found = sorted(EMBEDDING_PREFIX + key for key in state)
+    raise ModelError(
+        "unrecognised text-embedding projection layout: found "
+        + ", ".join(found)
+        + "; expected embedding_manager.proj.{weight,bias} or embedding_manager.proj.{0,1}.{weight,bias}"
     )
-    if out_dir is not None:
-        pipe.save_pretrained(str(out_dir))
-    return pipe
+
+
+# ---------------------------------------------------------------------------- CLIP text encoder
+def _clip_uses_text_model_prefix() -> bool:
+    """Whether the installed transformers' CLIPTextModel nests its layers under ``text_model.``."""
+    config = CLIPTextConfig(
+        vocab_size=8,
+        hidden_size=4,
+        intermediate_size=4,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        max_position_embeddings=4,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
+    with torch.device("meta"):
+        model = CLIPTextModel(config)
+    return any(key.startswith("text_model.") for key in model.state_dict())
+
+
+def convert_clip_state_dict(
+    official_state_dict: Mapping[str, torch.Tensor], text_model_prefix: bool | None = None
+) -> dict[str, torch.Tensor]:
+    """State dict of transformers' ``CLIPTextModel`` from ``cond_stage_model.transformer.*``.
+
+    ``position_ids`` (a non-persistent buffer, present in the released checkpoint) is dropped. Keys are
+    written for the installed transformers (``text_model.`` prefix in v4, none in v5) unless
+    ``text_model_prefix`` says otherwise.
+    """
+    if text_model_prefix is None:
+        text_model_prefix = _clip_uses_text_model_prefix()
+    state = {}
+    for key, value in official_state_dict.items():
+        if not key.startswith(CLIP_PREFIX):
+            continue
+        key = key[len(CLIP_PREFIX) :]
+        if key.endswith("embeddings.position_ids"):
+            continue
+        if key.startswith("text_model."):
+            key = key[len("text_model.") :]
+        state[("text_model." if text_model_prefix else "") + key] = value
+    if not state:
+        raise ModelError("no CLIP text encoder weights (cond_stage_model.transformer.*) in the checkpoint")
+    return state
+
+
+def _clip_config_from(source: str | Path | Mapping):
+    if isinstance(source, Mapping):
+        return CLIPTextConfig(**source)
+    path = Path(source)
+    if path.is_dir():
+        for name in ("config.json", "clip_text_config.json"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise ModelError(f"{source}: no config.json or clip_text_config.json for the CLIP text encoder")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the CLIP text config {path}: {exc}") from None
+    data.pop("architectures", None)
+    data.pop("model_type", None)
+    return CLIPTextConfig(**data)
+
+
+def build_clip_text_encoder(
+    config: str | Path | Mapping,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+    dtype: torch.dtype = torch.float32,
+):
+    """A ``CLIPTextModel`` from a config (folder with config.json / clip_text_config.json, file, or dict).
+
+    ``state_dict``: either an AnyText checkpoint (``cond_stage_model.transformer.*`` is converted) or
+    CLIPTextModel keys; loaded strictly (a missing or unexpected key is a `ModelError`).
+    """
+    model = CLIPTextModel(_clip_config_from(config))
+    if state_dict is not None:
+        if any(key.startswith(CLIP_PREFIX) for key in state_dict):
+            state_dict = convert_clip_state_dict(state_dict)
+        load_checked(model, state_dict, "CLIP text encoder weights")
+    return model.to(dtype).eval().requires_grad_(False)
+
+
+def clip_config_from_state_dict(state: Mapping[str, torch.Tensor], num_attention_heads: int | None = None):
+    """``CLIPTextConfig`` read from CLIPTextModel weight shapes (heads: hidden / 64 unless given)."""
+
+    def find(suffix: str) -> torch.Tensor:
+        for key, value in state.items():
+            if key.endswith(suffix):
+                return value
+        raise ModelError(f"CLIP text encoder weights lack *{suffix}")
+
+    vocab, hidden = (int(n) for n in find("embeddings.token_embedding.weight").shape)
+    positions = int(find("embeddings.position_embedding.weight").shape[0])
+    intermediate = int(find("layers.0.mlp.fc1.weight").shape[0])
+    layers = len({key.split("layers.")[1].split(".")[0] for key in state if ".layers." in key})
+    return CLIPTextConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=num_attention_heads or max(1, hidden // 64),
+        max_position_embeddings=positions,
+        hidden_act="quick_gelu",
+        layer_norm_eps=1e-5,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
+
+
+def convert_text_components(
+    text_state: Mapping[str, torch.Tensor],
+    config=None,
+    tokenizer_dir: str | Path | None = None,
+) -> dict:
+    """Text encoder, tokenizer, projection and recogniser of an AnyText checkpoint's text side.
+
+    ``text_state`` holds the official keys (``cond_stage_model.*``, ``embedding_manager.*``,
+    ``text_predictor.*``; other parts of a checkpoint are ignored). Returns ``{"text_encoder", "tokenizer", "text_embedding", "recognizer",
+    "problems"}``; ``problems`` lists missing / unexpected keys and shape mismatches (nothing is loaded
+    then). Tensors on the meta device are only checked: the modules are built on meta, not loaded.
+    The tokenizer (and the CLIP config, when it holds ``config.json`` or ``clip_text_config.json``)
+    comes from ``tokenizer_dir``, else from ``config.cond_stage_version`` / the Hugging Face cache.
+    """
+    check_only = any(value.device.type == "meta" for value in text_state.values())
+    build_device = torch.device("meta") if check_only else torch.device("cpu")
+    problems: list[str] = []
+    unknown_text = ("cond_stage_model.", "text_predictor.")
+    problems += [
+        f"unexpected {key}"
+        for key in text_state
+        if key.startswith(unknown_text) and not key.startswith((CLIP_PREFIX, "text_predictor."))
+    ]
+
+    # CLIP text encoder
+    clip_state = {}
+    text_encoder = None
+    try:
+        clip_state = convert_clip_state_dict(text_state)
+    except ModelError as exc:
+        problems.append(str(exc))
+    if clip_state:
+        clip_config = clip_config_from_state_dict(clip_state)
+        if tokenizer_dir is not None and any(
+            (Path(tokenizer_dir) / name).is_file() for name in ("config.json", "clip_text_config.json")
+        ):
+            # a config beside the tokenizer (the golden's clip_text_config.json) gives the head count;
+            # used only when it describes these weights
+            folder_config = _clip_config_from(tokenizer_dir)
+            if all(
+                getattr(folder_config, name) == getattr(clip_config, name)
+                for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers")
+            ):
+                clip_config = folder_config
+        with build_device:
+            text_encoder = CLIPTextModel(clip_config)
+        problems += key_problems(text_encoder, clip_state, CLIP_PREFIX)
+
+    # projection
+    text_embedding = None
+    try:
+        emb_config, emb_state = convert_embedding_state_dict(text_state)
+    except ModelError as exc:
+        problems.append(str(exc))
+    else:
+        with build_device:
+            text_embedding = TextEmbeddingModule(**emb_config)
+        if text_encoder is not None and emb_config["token_dim"] != text_encoder.config.hidden_size:
+            problems.append(
+                f"embedding_manager projection gives {emb_config['token_dim']} features but the CLIP "
+                f"width is {text_encoder.config.hidden_size}"
+            )
+        problems += key_problems(text_embedding, emb_state, EMBEDDING_PREFIX)
+
+    # recogniser
+    recognizer = None
+    try:
+        rec_state = convert_recognizer_state_dict(text_state)
+        rec_config = recognizer_config_from_state_dict(rec_state)
+    except ModelError as exc:
+        problems.append(str(exc))
+    else:
+        with build_device:
+            recognizer = AnyTextRecognizer(**rec_config)
+        problems += key_problems(recognizer, rec_state, RECOGNIZER_PREFIX)
+        if text_embedding is not None:
+            features = 40 * rec_config["neck_dims"]
+            if text_embedding.config.in_features != features:
+                problems.append(
+                    f"embedding_manager projection takes {text_embedding.config.in_features} features but "
+                    f"the recogniser gives {features}"
+                )
+
+    tokenizer = None
+    try:
+        tokenizer = load_tokenizer(tokenizer_dir, config)
+    except ModelError:
+        if not check_only and not problems:  # key problems say more: the checkpoint itself is wrong
+            raise
+
+    if not problems and not check_only:
+        load_checked(text_encoder, clip_state, "CLIP text encoder weights")
+        load_checked(text_embedding, emb_state, "text embedding projection weights")
+        load_checked(recognizer, rec_state, "OCR recogniser weights")
+        text_encoder.eval().requires_grad_(False)
+        text_embedding.eval().requires_grad_(False)
+        recognizer.eval().requires_grad_(False)
+    return {
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "text_embedding": text_embedding,
+        "recognizer": recognizer,
+        "problems": problems,
+    }

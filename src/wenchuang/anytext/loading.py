@@ -13,24 +13,21 @@ download folder `~/.cache/wenchuang/anytext`):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from wenchuang.anytext.configs import AnyTextConfig
+from wenchuang.anytext.convert import CHECKPOINT_NAMES, load_checkpoint
+from wenchuang.anytext.pipeline import AnyTextPipeline
+from wenchuang.anytext.tokenizer import CLIP_REPO
 from wenchuang.errors import ModelError
 
 DEFAULT_REPO = "Sanster/AnyText"  # Hugging Face mirror of the official release (override with --repo)
 MODELSCOPE_REPO = "iic/cv_anytext_text_generation_editing"
-# official release names, then the Hugging Face mirror's (fp16 and fp32 copies of the same weights)
-CHECKPOINT_NAMES = (
-    "anytext_v1.1.ckpt",
-    "anytext_v1.1.safetensors",
-    "pytorch_model.fp16.safetensors",
-    "pytorch_model.safetensors",
-)
 MIRROR_FILES = {"fp16": "pytorch_model.fp16.safetensors", "fp32": "pytorch_model.safetensors"}
-CLIP_REPO = "openai/clip-vit-large-patch14"
 TOKENIZER_FILES = ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]
 # where a tokenizer may sit beside a checkpoint: ours, and the ModelScope release's CLIP folder
 TOKENIZER_DIRS = ("tokenizer", "clip-vit-large-patch14")
@@ -136,10 +133,6 @@ def _looks_local(text: str) -> bool:
 
 def load_pipeline(model: str | Path | None = None, torch_dtype: torch.dtype = torch.float32):
     """An `AnyTextPipeline` from a converted folder, an official checkpoint, or a cached repository."""
-    from wenchuang.anytext.configs import AnyTextConfig
-    from wenchuang.anytext.convert import convert_anytext_checkpoint
-    from wenchuang.anytext.pipeline import AnyTextPipeline
-
     where = locate_model(model)
     if where.kind == "pipeline":
         try:
@@ -150,6 +143,31 @@ def load_pipeline(model: str | Path | None = None, torch_dtype: torch.dtype = to
     return convert_anytext_checkpoint(
         where.path, config=config, tokenizer_dir=where.tokenizer, torch_dtype=torch_dtype
     )
+
+
+def convert_anytext_checkpoint(
+    path_or_state_dict: str | Path | Mapping[str, torch.Tensor],
+    out_dir: str | Path | None = None,
+    *,
+    config: AnyTextConfig | None = None,
+    yaml_path: str | Path | None = None,
+    tokenizer_dir: str | Path | None = None,
+    torch_dtype: torch.dtype = torch.float32,
+) -> AnyTextPipeline:
+    """Convert an official checkpoint (file or state dict) into an `AnyTextPipeline`, saved to `out_dir`
+    when given. The model config is `config`, else read from `yaml_path`, else the released one."""
+    if config is None:
+        config = AnyTextConfig.from_yaml(yaml_path) if yaml_path else AnyTextConfig.full()
+    if isinstance(path_or_state_dict, Mapping):
+        state, source = path_or_state_dict, "the state dict"
+    else:
+        state, source = load_checkpoint(path_or_state_dict), str(path_or_state_dict)
+    pipe = AnyTextPipeline.from_official_state_dict(
+        state, config, tokenizer_dir=tokenizer_dir, source=source, torch_dtype=torch_dtype
+    )
+    if out_dir is not None:
+        pipe.save_pretrained(str(out_dir))
+    return pipe
 
 
 def download_weights(

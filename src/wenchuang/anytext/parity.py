@@ -1,4 +1,4 @@
-"""Parity check against reference data of the official implementation (../shared/golden format).
+"""Parity check against reference data of the official implementation (tests/golden format).
 
 A golden folder holds `anytext_tiny.safetensors` (official key format), its yaml, a `tokenizer/`
 folder and one folder per case (`gen/`, `edit/`) with `case.json`, the glyph/position PNGs and
@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
+from wenchuang.anytext import convert
+from wenchuang.anytext.configs import AnyTextConfig
+from wenchuang.anytext.pipeline import AnyTextPipeline, placeholder_prompt
+from wenchuang.anytext.sampling import configure_scheduler, masked_image_latents, official_ddim_timesteps
+from wenchuang.anytext.text_embedding import embed_glyph_lines, encode_prompt
 from wenchuang.errors import ModelError
 
 TOLERANCE = 1e-4
@@ -38,12 +44,6 @@ def _find_yaml(folder: Path) -> Path:
 
 def load_golden_pipeline(folder: str | Path):
     """Convert the folder's checkpoint into an `AnyTextPipeline` (fp32, CPU)."""
-    from safetensors.torch import load_file
-
-    from wenchuang.anytext import convert
-    from wenchuang.anytext.configs import AnyTextConfig
-    from wenchuang.anytext.pipeline import AnyTextPipeline
-
     folder = Path(folder)
     config = AnyTextConfig.from_yaml(_find_yaml(folder))
     ckpt = folder / "anytext_tiny.safetensors"
@@ -67,10 +67,6 @@ def _png(path: Path) -> np.ndarray:
 
 def run_case(pipe, case_dir: Path, full_sampling: bool = True) -> dict[str, float]:
     """Errors of every stage of one case (keys prefixed by nothing; caller adds the case name)."""
-    from safetensors.torch import load_file
-
-    from wenchuang.anytext.sampling import configure_scheduler, masked_image_latents, official_ddim_timesteps
-
     case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
     ref = load_file(str(case_dir / "tensors.safetensors"))
     n_lines = len(case["texts"])
@@ -101,8 +97,6 @@ def run_case(pipe, case_dir: Path, full_sampling: bool = True) -> dict[str, floa
     errors["x_T"] = stage_error(x_t, ref["x_T"])
 
     # text conditioning
-    from wenchuang.anytext.pipeline import placeholder_prompt
-
     gly_lines = [_png(case_dir / f"gly_line_{i}.png") for i in range(n_lines)]
     cond_string = placeholder_prompt(case["prompt"], case["texts"]) + " , " + case["a_prompt"]
     if cond_string != case["cond_prompt_string"]:
@@ -157,10 +151,35 @@ def run_case(pipe, case_dir: Path, full_sampling: bool = True) -> dict[str, floa
     return errors
 
 
+@torch.no_grad()
+def parity_stages(pipe, case: dict, gly_lines) -> dict[str, torch.Tensor]:
+    """Our tensors for the golden text stages of one case (names of ``tensors.safetensors``).
+
+    ``pipe`` holds ``tokenizer``, ``text_encoder``, ``text_embedding`` and ``recognizer``; ``case`` is
+    the case.json dict; ``gly_lines`` the case's glyph lines in [0, 1].
+    """
+    ocr_input, neck, text_embs = embed_glyph_lines(pipe.recognizer, pipe.text_embedding, gly_lines, True)
+    cond, cond_ids = encode_prompt(
+        pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], [text_embs], return_input_ids=True
+    )
+    uncond, uncond_ids = encode_prompt(
+        pipe.tokenizer, pipe.text_encoder, [case["uncond_prompt_string"]], None, return_input_ids=True
+    )
+    nosub = encode_prompt(pipe.tokenizer, pipe.text_encoder, [case["cond_prompt_string"]], None)
+    return {
+        "ocr_input": ocr_input,
+        "ocr_neck": neck,
+        "text_embs": text_embs[None],
+        "cond_input_ids": cond_ids,
+        "uncond_input_ids": uncond_ids,
+        "context_cond": cond,
+        "context_uncond": uncond,
+        "context_cond_nosub": nosub,
+    }
+
+
 def _text_stage_errors(pipe, case: dict, gly_lines: list[np.ndarray], ref: dict) -> dict[str, torch.Tensor]:
     """OCR input and features, projected line embeddings, token ids, context without substitution."""
-    from wenchuang.anytext.text_embedding import parity_stages
-
     stages = parity_stages(pipe, case, gly_lines)
     names = ("ocr_input", "ocr_neck", "text_embs", "context_cond_nosub", "cond_input_ids", "uncond_input_ids")
     return {name: stage_error(stages[name], ref[name]) for name in names}

@@ -20,13 +20,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils import BaseOutput
 
-# diffusers loads a pipeline folder's custom components only from modules already imported
-from wenchuang.anytext import recognizer as _recognizer  # noqa: F401
-from wenchuang.anytext import text_embedding as _text_embedding  # noqa: F401
+from wenchuang.anytext import convert
+from wenchuang.anytext.configs import AnyTextConfig
 from wenchuang.anytext.controlnet import AnyTextControlNetModel
 from wenchuang.anytext.sampling import (
     configure_scheduler,
@@ -34,15 +33,16 @@ from wenchuang.anytext.sampling import (
     masked_image_latents,
     resize_for_edit,
 )
+from wenchuang.anytext.text_embedding import encode_prompt_with_glyphs
+from wenchuang.checkpoints import key_problems, raise_key_problems
 from wenchuang.errors import ModelError, RequestError
+from wenchuang.prompts import parse_prompt
 from wenchuang.request import (  # the official demo's defaults and limits, defined once
     DEFAULT_EXTRA_PROMPT,
     DEFAULT_NEGATIVE_PROMPT,
     MAX_CHARS_PER_LINE,
     MAX_LINES,
 )
-
-PLACEHOLDER = "*"
 
 
 @dataclass
@@ -85,24 +85,7 @@ def placeholder_prompt(prompt: str, texts: Sequence[str]) -> str:
     Quoted texts are replaced where they occur; lines that the prompt does not quote get a
     placeholder appended, so the number of placeholders equals the number of lines.
     """
-    try:
-        from wenchuang.prompts import parse_prompt
-    except ImportError:
-        parse_prompt = None
-    if parse_prompt is not None:
-        return parse_prompt(prompt, explicit_lines=list(texts)).prompt_with_placeholders
-    out = prompt
-    count = 0
-    for text in texts:
-        for quoted in (f'"{text}"', f"“{text}”", f"'{text}'", f"「{text}」", f"『{text}』", f"‘{text}’"):
-            if quoted in out:
-                out = out.replace(quoted, f" {PLACEHOLDER} ", 1)
-                count += 1
-                break
-    missing = len(texts) - count
-    if missing > 0:
-        out = out + "," + "".join(f" {PLACEHOLDER} ," for _ in range(missing)).rstrip(",")
-    return out
+    return parse_prompt(prompt, explicit_lines=list(texts)).prompt_with_placeholders
 
 
 def build_conditions(
@@ -176,22 +159,17 @@ class AnyTextPipeline(DiffusionPipeline):
         torch_dtype: torch.dtype = torch.float32,
     ) -> AnyTextPipeline:
         """Build the pipeline from an official `ControlLDM` state dict (see `wenchuang.anytext.convert`)."""
-        from diffusers import DDIMScheduler
-
-        from wenchuang.anytext import convert
-        from wenchuang.anytext.text_embedding import convert_text_components
-
         parts = convert.split_checkpoint(state, config)
         problems = [f"unexpected {k}" for k in parts.unexpected]
         models = convert.build_models(config, device="meta")
         for name in ("unet", "controlnet", "vae"):
-            problems += convert.key_problems(models[name], getattr(parts, name), "")
+            problems += key_problems(models[name], getattr(parts, name))
         scheduler = DDIMScheduler(**config.scheduler_config())
         problems += convert.check_schedule(parts.schedule, config, scheduler)
         # the text side is checked and, when every part is sound, loaded (fp32) in one go
-        text_components = convert_text_components(parts.text, tokenizer_dir=tokenizer_dir)
+        text_components = convert.convert_text_components(parts.text, tokenizer_dir=tokenizer_dir)
         problems += text_components.pop("problems")
-        convert.raise_key_problems(problems, source)
+        raise_key_problems(problems, source)
 
         # the meta models from the key check take the checkpoint's tensors directly (no random init)
         for name in ("unet", "controlnet", "vae"):
@@ -220,10 +198,10 @@ class AnyTextPipeline(DiffusionPipeline):
         torch_dtype: torch.dtype = torch.float32,
     ) -> AnyTextPipeline:
         """Load `anytext_v1.1.ckpt` (or an official-format .safetensors) directly, converting on the fly."""
-        from wenchuang.anytext.convert import convert_anytext_checkpoint
-
-        return convert_anytext_checkpoint(
-            path, yaml_path=yaml_path, tokenizer_dir=tokenizer_dir, torch_dtype=torch_dtype
+        config = AnyTextConfig.from_yaml(yaml_path) if yaml_path else AnyTextConfig.full()
+        state = convert.load_checkpoint(path)
+        return cls.from_official_state_dict(
+            state, config, tokenizer_dir=tokenizer_dir, source=str(path), torch_dtype=torch_dtype
         )
 
     # ------------------------------------------------------------------ memory switches
@@ -237,8 +215,6 @@ class AnyTextPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ text
     def encode_prompt(self, prompt: str, gly_lines: Sequence[np.ndarray] | None) -> torch.Tensor:
         """CLIP context (1, 77*k, D) of `prompt`, its '*' tokens replaced by the lines' OCR features."""
-        from wenchuang.anytext.text_embedding import encode_prompt_with_glyphs
-
         if self.text_encoder is None or self.tokenizer is None:
             raise ModelError("this pipeline has no text encoder/tokenizer")
         return encode_prompt_with_glyphs(
@@ -252,6 +228,18 @@ class AnyTextPipeline(DiffusionPipeline):
         )
 
     # ------------------------------------------------------------------ main call
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+
+    @property
+    def num_timesteps(self) -> int:
+        """Denoising steps of the current (or last) call."""
+        return getattr(self, "_num_timesteps", 0)
+
+    @property
+    def interrupt(self) -> bool:
+        """Set `pipe._interrupt = True` (e.g. in `callback_on_step_end`) to skip the remaining steps."""
+        return getattr(self, "_interrupt", False)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -279,7 +267,8 @@ class AnyTextPipeline(DiffusionPipeline):
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         output_type: str = "np",
-        callback: Callable[[int, int, torch.Tensor], None] | None = None,
+        callback_on_step_end: Callable[[Any, int, torch.Tensor, dict], dict] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
     ) -> AnyTextPipelineOutput:
         """Generate (no `image`) or edit (`image` given) `num_images_per_prompt` images.
 
@@ -296,124 +285,225 @@ class AnyTextPipeline(DiffusionPipeline):
             strength: control strength (official `strength`, scales every control residual).
             generator: one generator (official order: masked-latent noise, then all initial noise)
                 or one per image.
-            revise_positions: generate only; each line's position becomes the rotated bounding box of
-                its rendered glyphs (the official demo's "revise position").
+            revise_positions: generate only; each line's position becomes its glyphs' closed region
+                plus their rotated bounding box (the official demo's "revise position",
+                `wenchuang.layout.glyphs.revise_position`).
             keep_unmasked: edit only; outside the edit regions grown and feathered by `feather`
                 pixels, the output keeps the uploaded pixels exactly (output at the uploaded size).
             output_type: "np" (uint8 arrays) or "latent".
+            callback_on_step_end: diffusers' step callback, `callback(pipe, step, timestep, tensors)`
+                after every denoising step; `tensors` holds the `callback_on_step_end_tensor_inputs`
+                (any of "latents", "prompt_embeds", "negative_prompt_embeds") and the dict it returns
+                replaces them. Setting `pipe._interrupt = True` skips the remaining steps.
         """
+        self.check_inputs(
+            image, width, height, num_images_per_prompt, generator, callback_on_step_end_tensor_inputs
+        )
         device = self._execution_device
         edit = image is not None
+        n = num_images_per_prompt
+        original, work = None, None
+        scale = (1.0, 1.0)
+        if edit:
+            original, work = self.prepare_edit_image(image)
+            height, width = work.shape[:2]
+            scale = (width / original.shape[1], height / original.shape[0])
+
+        conditions, warnings = self.prepare_conditions(
+            prompt, texts, polygons, draw_pos, sort_priority, width, height, scale, font, conditions,
+            revise_positions=revise_positions and not edit,
+        )
+        masked = masked_input(work, conditions.hint, width, height)
+        prompt_embeds, negative_prompt_embeds = self.prepare_prompt_embeds(
+            prompt, conditions, extra_prompt, negative_prompt, guidance_scale, n, prompt_embeds,
+            negative_prompt_embeds,
+        )
+        # the generator's first draw samples the masked image's latent, its second the initial noise
+        masked_latents, latents = self.prepare_latents(masked, n, generator, device, self.unet.dtype)
+        guided_hint = self.prepare_control_hint(conditions, masked_latents, n, device)
+
+        timesteps = configure_scheduler(self.scheduler, num_inference_steps, device=device)
+        step_kwargs = self._step_kwargs(eta, generator)
+        self._num_timesteps, self._interrupt = len(timesteps), False
+        for i, t in enumerate(self.progress_bar(timesteps)):
+            if self.interrupt:
+                continue
+            model_input = self.scheduler.scale_model_input(latents, t)
+            noise = self.predict_noise(
+                model_input, t, prompt_embeds, guided_hint, strength, negative_prompt_embeds, guidance_scale
+            )
+            latents = self.scheduler.step(noise, t, latents, **step_kwargs).prev_sample
+            if callback_on_step_end is not None:
+                current = {
+                    "latents": latents,
+                    "prompt_embeds": prompt_embeds,
+                    "negative_prompt_embeds": negative_prompt_embeds,
+                }
+                chosen = {k: current[k] for k in callback_on_step_end_tensor_inputs}
+                returned = callback_on_step_end(self, i, t, chosen) or {}
+                latents = returned.get("latents", latents)
+                prompt_embeds = returned.get("prompt_embeds", prompt_embeds)
+                negative_prompt_embeds = returned.get("negative_prompt_embeds", negative_prompt_embeds)
+
+        debug = debug_images(conditions, masked, width, height)
+        if output_type == "latent":
+            self.maybe_free_model_hooks()
+            return AnyTextPipelineOutput(images=latents, debug=debug, warnings=warnings)
+        images = self.decode_latents(latents)
+        self.maybe_free_model_hooks()
+        if edit and keep_unmasked:
+            images = [keep_outside_mask(original, img, conditions.hint, feather) for img in images]
+        return AnyTextPipelineOutput(images=images, debug=debug, warnings=warnings)
+
+    # ------------------------------------------------------------------ the steps of __call__
+    def check_inputs(
+        self,
+        image: np.ndarray | None,
+        width: int,
+        height: int,
+        num_images_per_prompt: int,
+        generator,
+        callback_on_step_end_tensor_inputs: Sequence[str] = (),
+    ) -> None:
+        """Clear errors for arguments the call cannot run with, before any work is done.
+
+        The lines themselves (count, length) are checked by `prepare_conditions`, once they are known.
+        """
         if num_images_per_prompt < 1:
             raise RequestError("image_count", f"must be at least 1, got {num_images_per_prompt}")
         if isinstance(generator, list) and len(generator) != num_images_per_prompt:
             raise RequestError("seed", f"{len(generator)} generators for {num_images_per_prompt} images")
-
-        original = None
-        if edit:
-            original = np.asarray(image)
-            if original.dtype != np.uint8 or original.ndim != 3 or original.shape[2] != 3:
+        if image is not None:
+            array = np.asarray(image)
+            if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
                 raise RequestError("image", "must be an H x W x 3 uint8 RGB array")
-            work = resize_for_edit(original.clip(1, 255))  # the official demo clips before resizing
-            height, width = work.shape[:2]
-            sx, sy = width / original.shape[1], height / original.shape[0]
         else:
-            work = None
-            sx = sy = 1.0
             for name, side in (("width", width), ("height", height)):
                 if side % 64 or side < 64:
                     raise RequestError(name, f"must be a positive multiple of 64, got {side}")
+        unknown = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
+        if unknown:
+            raise RequestError(
+                "callback_on_step_end_tensor_inputs",
+                f"has {unknown}; the tensors a step callback can get are {self._callback_tensor_inputs}",
+            )
 
+    @staticmethod
+    def prepare_edit_image(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the uploaded image, the working image): clipped to 1-255 and resized as the official demo."""
+        original = np.asarray(image)
+        return original, resize_for_edit(original.clip(1, 255))
+
+    def prepare_conditions(
+        self,
+        prompt: str,
+        texts: Sequence[str] | None,
+        polygons: Sequence[Sequence[Sequence[float]]] | None,
+        draw_pos: np.ndarray | None,
+        sort_priority: str,
+        width: int,
+        height: int,
+        scale: tuple[float, float] = (1.0, 1.0),
+        font=None,
+        conditions: AnyTextConditions | None = None,
+        revise_positions: bool = False,
+    ) -> tuple[AnyTextConditions, list[str]]:
+        """The lines' glyph, glyph-line and position images at the working size, and any warnings.
+
+        Lines are `texts` (else the prompt's quoted texts) in `polygons` (else the regions of the drawn
+        `draw_pos` mask), scaled by `scale` (x, y) from the uploaded image to the working size; or the
+        given `conditions`. With `revise_positions` each position follows its rendered glyphs.
+        """
         if conditions is None:
             texts = list(texts) if texts is not None else _quoted_texts(prompt)
             check_texts(texts)
             if polygons is None and draw_pos is not None:
-                from wenchuang.layout.polygons import polygons_from_mask
-
                 mask = np.asarray(draw_pos)
                 polygons = polygons_from_mask(mask.max(axis=2) if mask.ndim == 3 else mask, sort_priority)
                 if len(polygons) != len(texts):
                     raise RequestError(
                         "draw_pos", f"has {len(polygons)} drawn region(s) for {len(texts)} text line(s)"
                     )
+            sx, sy = scale
             scaled = [[(float(x) * sx, float(y) * sy) for x, y in poly] for poly in (polygons or [])]
             conditions = build_conditions(texts, scaled, width, height, font=font)
         else:
             check_texts(conditions.texts)
+        if revise_positions:
+            return revised_conditions(conditions)
+        return conditions, []
 
-        warnings: list[str] = []
-        if revise_positions and not edit:
-            conditions, warnings = revised_conditions(conditions)
-
-        # masked image -> latent (posterior sample, first randn of the generator)
-        hint = conditions.hint
-        if edit:
-            masked = (work.astype(np.float32) / 127.5 - 1.0) * (1.0 - hint[..., None])
-        else:
-            masked = np.zeros((height, width, 3), np.float32)
-        masked_t = torch.from_numpy(masked).permute(2, 0, 1)[None]
-        generators = generator if isinstance(generator, list) else [generator]
-        masked_latents = torch.cat([masked_image_latents(self.vae, masked_t, g) for g in generators])
-        if masked_latents.shape[0] == 1:
-            masked_latents = masked_latents.expand(num_images_per_prompt, -1, -1, -1)
-
-        # text conditioning
+    def prepare_prompt_embeds(
+        self,
+        prompt: str,
+        conditions: AnyTextConditions,
+        extra_prompt: str,
+        negative_prompt: str,
+        guidance_scale: float,
+        num_images: int,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Contexts for the prompt (placeholders carrying the lines' OCR features, then ' , ' and the
+        extra prompt) and for the negative prompt (none without guidance), one row per image."""
         if prompt_embeds is None:
             cond_string = placeholder_prompt(prompt, conditions.texts) + " , " + extra_prompt
             prompt_embeds = self.encode_prompt(cond_string, conditions.gly_lines)
         if negative_prompt_embeds is None and guidance_scale != 1.0:
             negative_prompt_embeds = self.encode_prompt(negative_prompt, None)
-
-        dtype = self.unet.dtype
-        n = num_images_per_prompt
-        prompt_embeds = prompt_embeds.to(device, dtype).expand(n, -1, -1)
+        device, dtype = self._execution_device, self.unet.dtype
+        prompt_embeds = prompt_embeds.to(device, dtype).expand(num_images, -1, -1)
         if negative_prompt_embeds is not None:
-            negative_prompt_embeds = negative_prompt_embeds.to(device, dtype).expand(n, -1, -1)
+            negative_prompt_embeds = negative_prompt_embeds.to(device, dtype).expand(num_images, -1, -1)
+        return prompt_embeds, negative_prompt_embeds
 
-        # fused glyph/position/masked-latent hint: constant over the steps
-        glyphs = _stack(conditions.glyphs, (2 * height, 2 * width)).to(device)
-        positions = _stack(conditions.positions, (height, width)).to(device)
-        guided_hint = self.controlnet.encode_hint(
-            glyphs.expand(n, -1, -1, -1), positions.expand(n, -1, -1, -1), masked_latents.to(device)
-        )
+    def prepare_latents(
+        self,
+        masked_image: np.ndarray,
+        num_images: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(masked-image latents, initial latents), drawn in the official order.
 
-        # initial noise: the generator's next randn (one draw for the batch with a single generator)
-        shape = (n, self.unet.config.in_channels, height // 8, width // 8)
+        Each generator first draws the noise of the masked image's VAE posterior sample, then the
+        initial noise x_T (the order after the official `seed_everything`; parity depends on it).
+        Both are drawn on the CPU, so a seed gives the same images on every device. One generator
+        serves the whole batch: one posterior sample shared by all images, then one draw of every
+        image's initial noise; a list gives each image its own generator.
+        """
+        masked_t = torch.from_numpy(masked_image).permute(2, 0, 1)[None]
+        generators = generator if isinstance(generator, list) else [generator]
+        masked_latents = torch.cat([masked_image_latents(self.vae, masked_t, g) for g in generators])
+        if masked_latents.shape[0] == 1:
+            masked_latents = masked_latents.expand(num_images, -1, -1, -1)
+        height, width = masked_image.shape[:2]
+        shape = (num_images, self.unet.config.in_channels, height // 8, width // 8)
         if isinstance(generator, list):
             latents = torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in generator])
         else:
             latents = torch.randn(shape, generator=generator)
         latents = latents.to(device, dtype) * self.scheduler.init_noise_sigma
+        return masked_latents.to(device), latents
 
-        timesteps = configure_scheduler(self.scheduler, num_inference_steps, device=device)
-        step_kwargs = self._step_kwargs(eta, generator)
-        for i, t in enumerate(self.progress_bar(timesteps)):
-            model_input = self.scheduler.scale_model_input(latents, t)
-            noise = self.predict_noise(
-                model_input, t, prompt_embeds, guided_hint, strength, negative_prompt_embeds, guidance_scale
-            )
-            latents = self.scheduler.step(noise, t, latents, **step_kwargs).prev_sample
-            if callback is not None:
-                callback(i, int(t), latents)
-
-        debug = {
-            "glyphs": np.clip(sum(conditions.glyphs, np.zeros((2 * height, 2 * width), np.float32)), 0, 1),
-            "positions": conditions.hint,
-            "masked_input": ((masked + 1.0) * 127.5).clip(0, 255).astype(np.uint8),
-        }
-        if output_type == "latent":
-            self.maybe_free_model_hooks()
-            return AnyTextPipelineOutput(images=latents, debug=debug, warnings=warnings)
-
-        decoded = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
-        images = (
-            (decoded.float().permute(0, 2, 3, 1) * 127.5 + 127.5).cpu().numpy().clip(0, 255).astype(np.uint8)
+    def prepare_control_hint(
+        self, conditions: AnyTextConditions, masked_latents: torch.Tensor, num_images: int, device
+    ) -> torch.Tensor:
+        """The fused glyph / position / masked-latent hint of the control model (constant over the steps)."""
+        height, width = conditions.hint.shape
+        glyphs = _stack(conditions.glyphs, (2 * height, 2 * width)).to(device)
+        positions = _stack(conditions.positions, (height, width)).to(device)
+        return self.controlnet.encode_hint(
+            glyphs.expand(num_images, -1, -1, -1), positions.expand(num_images, -1, -1, -1), masked_latents
         )
-        self.maybe_free_model_hooks()
-        result = list(images)
-        if edit and keep_unmasked:
-            result = [keep_outside_mask(original, img, hint, feather) for img in result]
-        return AnyTextPipelineOutput(images=result, debug=debug, warnings=warnings)
+
+    def decode_latents(self, latents: torch.Tensor) -> list[np.ndarray]:
+        """H x W x 3 uint8 images: the VAE decode (tiled when VAE tiling is on) and the official 8-bit
+        conversion (x * 127.5 + 127.5, clipped to 0-255, truncated)."""
+        decoded = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+        images = (decoded.float().permute(0, 2, 3, 1) * 127.5 + 127.5).cpu().numpy()
+        return list(images.clip(0, 255).astype(np.uint8))
 
     # ------------------------------------------------------------------ one denoising step
     def predict_noise(
@@ -458,30 +548,21 @@ class AnyTextPipeline(DiffusionPipeline):
 
 
 def revised_conditions(conditions: AnyTextConditions) -> tuple[AnyTextConditions, list[str]]:
-    """Positions replaced by the rotated bounding box of each line's rendered glyphs.
+    """Positions revised as the official demo's "revise position" (`wenchuang.layout.glyphs.revise_position`).
 
-    The glyph canvas is brought to the image size, its strokes joined by a morphological closing
-    (kernel a tenth of the image), and the single outer contour's minimum-area rectangle becomes the
-    new position. A line whose glyphs do not form one region keeps its position (with a warning).
+    Each line's position becomes the closed region of its rendered glyphs plus that region's rotated
+    bounding box; the hint becomes the union of the revised positions. A line whose glyphs do not
+    close into one region keeps its position (with a warning), as in the demo.
     """
-    import cv2
-
     positions, warnings = [], []
     for i, (glyph, position) in enumerate(zip(conditions.glyphs, conditions.positions, strict=True)):
         height, width = position.shape
-        small = cv2.resize(glyph.astype(np.float32), (width, height))
-        ink = (small * 255).astype(np.uint8)
-        kernel = np.ones((max(1, height // 10), max(1, width // 10)), np.uint8)
-        closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, kernel, iterations=1)
-        contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        if len(contours) != 1:
+        revised = revise_position(glyph, width, height)
+        if revised is None:
             warnings.append(f"could not revise the position of line {i + 1}; it is used as drawn")
             positions.append(position)
-            continue
-        box = np.round(cv2.boxPoints(cv2.minAreaRect(contours[0]))).astype(np.int32)
-        revised = np.zeros((height, width), np.uint8)
-        cv2.fillPoly(revised, [box], 1)
-        positions.append(revised.astype(np.float32))
+        else:
+            positions.append(revised[0])
     hint = np.clip(np.sum(positions, axis=0), 0, 1).astype(np.float32) if positions else conditions.hint
     revised_cond = AnyTextConditions(
         conditions.texts, conditions.glyphs, conditions.gly_lines, positions, hint
@@ -489,10 +570,25 @@ def revised_conditions(conditions: AnyTextConditions) -> tuple[AnyTextConditions
     return revised_cond, warnings
 
 
+def masked_input(work: np.ndarray | None, hint: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The official masked image, H x W x 3 float32 in [-1, 1]: the working image with the line regions
+    (`hint`) blanked for an edit, all zeros (mid grey) for a generation."""
+    if work is None:
+        return np.zeros((height, width, 3), np.float32)
+    return (work.astype(np.float32) / 127.5 - 1.0) * (1.0 - hint[..., None])
+
+
+def debug_images(conditions: AnyTextConditions, masked: np.ndarray, width: int, height: int) -> dict:
+    """glyphs (2H x 2W, all lines), positions (the hint, H x W) in [0, 1]; the masked input as uint8."""
+    return {
+        "glyphs": np.clip(sum(conditions.glyphs, np.zeros((2 * height, 2 * width), np.float32)), 0, 1),
+        "positions": conditions.hint,
+        "masked_input": ((masked + 1.0) * 127.5).clip(0, 255).astype(np.uint8),
+    }
+
+
 def _quoted_texts(prompt: str) -> list[str]:
     """The lines a prompt quotes (official convention), via wenchuang.prompts."""
-    from wenchuang.prompts import parse_prompt
-
     return list(parse_prompt(prompt).lines)
 
 

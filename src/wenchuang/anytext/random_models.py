@@ -12,8 +12,16 @@ import json
 from pathlib import Path
 
 import torch
+from diffusers import DDIMScheduler
+from transformers import CLIPTextConfig, CLIPTextModel
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # CLIP's byte -> printable character table
 
 from wenchuang.anytext.configs import AnyTextConfig
+from wenchuang.anytext.convert import build_models
+from wenchuang.anytext.pipeline import AnyTextPipeline
+from wenchuang.anytext.recognizer import AnyTextRecognizer
+from wenchuang.anytext.text_embedding import TextEmbeddingModule
+from wenchuang.anytext.tokenizer import load_clip_tokenizer
 
 FULL_CLIP = {  # CLIP ViT-L/14 text encoder (the official cond_stage_model)
     "vocab_size": 49408,
@@ -61,25 +69,11 @@ def tiny_clip(vocab_size: int, hidden: int = 32) -> dict:
     }
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte -> printable character table."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    printable += list(range(ord("®"), ord("ÿ") + 1))
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, chars), strict=True))
-
-
 def write_byte_tokenizer(folder: str | Path) -> Path:
     """A CLIP tokenizer folder with one token per byte (and per word-final byte), no merges."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    symbols = list(_bytes_to_unicode().values())
+    symbols = list(bytes_to_unicode().values())
     vocab_list = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
     (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab_list)}), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
@@ -106,14 +100,6 @@ def build_random_pipeline(
     Zero-initialised layers (the ControlNet's zero convolutions and fusion) get random values too
     when `random_zero_convs`, so the glyphs and positions change the output as a trained model's do.
     """
-    from diffusers import DDIMScheduler
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from wenchuang.anytext.convert import build_models
-    from wenchuang.anytext.pipeline import AnyTextPipeline
-    from wenchuang.anytext.recognizer import AnyTextRecognizer
-    from wenchuang.anytext.text_embedding import TextEmbeddingModule, load_clip_tokenizer
-
     tokenizer = load_clip_tokenizer(tokenizer_dir)
     clip = clip or tiny_clip(len(tokenizer), hidden=int(config.unet["context_dim"]))
     torch.manual_seed(seed)

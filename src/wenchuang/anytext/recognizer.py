@@ -10,13 +10,15 @@ Module and attribute names follow the official code, so a checkpoint converts by
 ``text_predictor.`` prefix (`convert_recognizer_state_dict`); the batch-norm running statistics are
 part of the checkpoint. `prepare_ocr_input` reproduces the official pre-processing (glyph line x 255,
 then the recogniser's resize-and-normalise onto a 3x48x320 canvas).
+
+Reading text from image crops with this network (character dictionary, CTC decoding, the reader)
+is `wenchuang.ocr.anytext_reader`'s job.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -24,15 +26,12 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from wenchuang.checkpoints import load_checked
 from wenchuang.errors import ModelError
 
 __all__ = [
     "AnyTextRecognizer",
     "convert_recognizer_state_dict",
-    "ctc_greedy_decode",
-    "load_character_dict",
-    "load_recognizer",
-    "OCRReader",
     "prepare_ocr_input",
     "recognizer_config_from_state_dict",
 ]
@@ -263,26 +262,8 @@ class AnyTextRecognizer(ModelMixin, ConfigMixin):
         """Build the recogniser from a checkpoint (``text_predictor.*`` keys or a bare ppv3_rec state dict)."""
         state = convert_recognizer_state_dict(official_state_dict)
         model = cls(**recognizer_config_from_state_dict(state))
-        _load_strict(model, state)
+        load_checked(model, state, "OCR recogniser weights")
         return model.eval()
-
-
-def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ModelError(
-            f"OCR recogniser weights do not match the network: missing {missing[:8]}"
-            f"{'…' if len(missing) > 8 else ''} ({len(missing)}), unexpected {unexpected[:8]}"
-            f"{'…' if len(unexpected) > 8 else ''} ({len(unexpected)})"
-        )
-    for key, value in state.items():
-        if expected[key].shape != value.shape:
-            raise ModelError(
-                f"OCR recogniser weight {key}: shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}"
-            )
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
 # --------------------------------------------------------------------------- conversion
@@ -372,105 +353,3 @@ def prepare_ocr_input(
             image = image.transpose(1, 2).flip(dims=[1])
         batch.append(_resize_norm(image, image_height, image_width))
     return torch.stack(batch, dim=0)
-
-
-# --------------------------------------------------------------------------- reading text back
-def load_character_dict(path: str | Path) -> list[str]:
-    """Class list of the CTC head from a PP-OCR dictionary file (``ppocr_keys_v1.txt``, one char a line).
-
-    Index 0 is the CTC blank, the file's characters follow, and the last class is a space.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError(f"cannot read the OCR character dictionary {path}: {exc.strerror or exc}") from None
-    chars = [line.rstrip("\r") for line in text.split("\n")]
-    if chars and chars[-1] == "":
-        chars.pop()
-    return ["<blank>", *chars, " "]
-
-
-def ctc_greedy_decode(logits: torch.Tensor, characters: Sequence[str]) -> list[tuple[str, float]]:
-    """Best-path CTC decoding: (text, mean probability of the kept characters) per row of ``logits``."""
-    if logits.shape[-1] != len(characters):
-        raise ModelError(
-            f"the character dictionary has {len(characters)} classes but the recogniser {logits.shape[-1]}"
-        )
-    probs = logits.float().softmax(dim=-1)
-    scores, indices = probs.max(dim=-1)
-    results = []
-    for row_idx, row_scores in zip(indices.tolist(), scores.tolist(), strict=True):
-        text, kept, previous = [], [], None
-        for index, score in zip(row_idx, row_scores, strict=True):
-            if index != 0 and index != previous:
-                text.append(characters[index])
-                kept.append(score)
-            previous = index
-        results.append(("".join(text), float(sum(kept) / len(kept)) if kept else 0.0))
-    return results
-
-
-# --------------------------------------------------------------------------- a reader for crops
-class OCRReader:
-    """Reads text from image crops with the AnyText recogniser and its character dictionary."""
-
-    def __init__(self, model: AnyTextRecognizer, characters: Sequence[str]):
-        if len(characters) != model.config.num_classes:
-            raise ModelError(
-                f"the character dictionary has {len(characters)} classes but the recogniser "
-                f"{model.config.num_classes}"
-            )
-        self.model = model.eval()
-        self.characters = list(characters)
-
-    @torch.no_grad()
-    def recognize(self, crops: Sequence) -> list[tuple[str, float]]:
-        """(text, score) for each crop: H x W x 3 uint8 RGB arrays (or H x W grey)."""
-        if not crops:
-            return []
-        device = next(self.model.parameters()).device
-        images = []
-        for crop in crops:
-            array = torch.as_tensor(crop).float()
-            if array.dim() == 2:
-                array = array[..., None].expand(-1, -1, 3)
-            # PP-OCR models were trained on BGR images (cv2.imread): flip the channel order
-            images.append(array[..., :3].flip(-1).permute(2, 0, 1) / 255.0)
-        batch = prepare_ocr_input(images, self.model.config.image_height, self.model.config.image_width).to(
-            device
-        )
-        _, logits = self.model(batch)
-        return ctc_greedy_decode(logits, self.characters)
-
-
-def load_recognizer(
-    weights: str | Path,
-    device: str | torch.device = "cpu",
-    character_dict: str | Path | None = None,
-) -> OCRReader:
-    """`OCRReader` from the released ``ppv3_rec.pth`` (or an AnyText checkpoint's ``text_predictor.*``).
-
-    ``character_dict`` defaults to ``ppocr_keys_v1.txt`` beside the weights (as the release ships them).
-    The checkpoint is read with ``weights_only=True`` (no code from it runs).
-    """
-    weights = Path(weights)
-    if not weights.is_file():
-        raise ModelError(f"OCR recogniser weights not found: {weights}")
-    if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(weights))
-    else:
-        from wenchuang.anytext.convert import torch_load_weights
-
-        state = torch_load_weights(weights)
-        if isinstance(state, Mapping) and "state_dict" in state:
-            state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise ModelError(f"{weights} does not hold a state dict")
-    dict_path = Path(character_dict) if character_dict is not None else weights.parent / "ppocr_keys_v1.txt"
-    characters = load_character_dict(dict_path)
-    model = AnyTextRecognizer.from_official(
-        {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    )
-    return OCRReader(model.to(device), characters)

@@ -74,8 +74,7 @@ def cmd_convert_anytext(args) -> int:
     import torch
 
     from wenchuang.anytext.configs import AnyTextConfig
-    from wenchuang.anytext.convert import convert_anytext_checkpoint
-    from wenchuang.anytext.loading import tokenizer_beside
+    from wenchuang.anytext.loading import convert_anytext_checkpoint, tokenizer_beside
 
     config = AnyTextConfig.from_yaml(args.yaml) if args.yaml else AnyTextConfig.full()
     out = Path(args.out_dir)

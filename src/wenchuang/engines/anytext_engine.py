@@ -37,7 +37,7 @@ def engine_status(model: str | None = None) -> tuple[bool, str]:
     except ModelError as exc:
         return False, str(exc)
     if where.kind == "checkpoint" and where.tokenizer is None:
-        from wenchuang.anytext.text_embedding import load_tokenizer
+        from wenchuang.anytext.tokenizer import load_tokenizer
 
         try:  # the official checkpoint needs CLIP's tokenizer files besides it (never downloaded here)
             load_tokenizer(None)

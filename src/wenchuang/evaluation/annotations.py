@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wenchuang.errors import WenchuangError
+from wenchuang.prompts import PLACEHOLDER
 
 MAX_LINES = 20
 MAX_CHARS = 20
 BENCHMARK_SIZE = 512
-PLACEHOLDER = "*"
 IMAGE_EXTENSIONS = (".jpg", ".png", ".jpeg", ".webp")
 
 

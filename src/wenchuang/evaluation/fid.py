@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
-from wenchuang.anytext.convert import torch_load_weights
+from wenchuang.checkpoints import compare_keys, torch_load_weights
 from wenchuang.errors import ModelError, WenchuangError
 
 INPUT_SIZE = 299
@@ -330,15 +330,14 @@ def load_fid_inception(path: str | Path | None = None, device: str = "cpu") -> F
         raise ModelError(f"cannot read FID Inception weights {weights}: {exc}") from None
     model = FIDInception()
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith(".gamma")]
+    check = compare_keys(expected, state)  # tensors the network does not use are allowed (not loaded)
+    missing = [k for k in check.missing if not k.endswith(".gamma")]
     if missing:
         raise ModelError(
             f"{weights} is not an FID Inception checkpoint ({len(missing)} tensors missing, e.g. {missing[0]})"
         )
-    for key, value in state.items():
-        if key in expected and tuple(value.shape) != tuple(expected[key].shape):
-            raise ModelError(f"{weights}: tensor {key} has shape {tuple(value.shape)}, expected "
-                             f"{tuple(expected[key].shape)}")
+    for key, given, want in check.wrong_shape:
+        raise ModelError(f"{weights}: tensor {key} has shape {given}, expected {want}")
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
     model.weights_file = str(weights)
     return model.eval().to(device)

@@ -88,14 +88,10 @@ class AnyTextReader:
                 f"AnyText OCR weights not found at {weights}; give the path of ppv3_rec.pth "
                 "(from the AnyText release) or use the default recogniser"
             )
-        try:
-            from wenchuang.anytext import recognizer as module  # noqa: PLC0415
-        except ImportError as exc:
-            raise ModelError(f"the AnyText recogniser is not available in this installation: {exc}") from None
-        loader = getattr(module, "load_recognizer", None)
-        if loader is None:
-            raise ModelError("wenchuang.anytext.recognizer has no load_recognizer(); cannot use it here")
-        self._recognizer = loader(weights, device=device)
+        # imported here: the default recogniser needs no torch
+        from wenchuang.ocr.anytext_reader import load_recognizer  # noqa: PLC0415
+
+        self._recognizer = load_recognizer(weights, device=device)
         self.info = {
             "recognizer": "anytext-ppocrv3",
             "model": weights.name,

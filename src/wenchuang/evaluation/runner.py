@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from wenchuang.errors import RequestError, WenchuangError
-from wenchuang.evaluation.annotations import PLACEHOLDER, Benchmark, Entry, load_benchmark
+from wenchuang.evaluation.annotations import Benchmark, Entry, load_benchmark
+from wenchuang.prompts import PLACEHOLDER
 from wenchuang.request import MAX_LINES, DesignRequest, TextLine
 
 DEFAULT_SEED = 100  # the official benchmark's seed

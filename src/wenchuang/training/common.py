@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from wenchuang.anytext.convert import torch_load_weights
+from wenchuang.checkpoints import compare_keys, torch_load_weights
 from wenchuang.errors import WenchuangError
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -68,14 +68,9 @@ def trainable_state(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tens
 
 
 def load_trainable_state(modules: dict[str, torch.nn.Module], state: dict[str, torch.Tensor]) -> None:
-    expected = trainable_state(modules)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise WenchuangError(
-            f"checkpoint does not match this training set-up: {len(missing)} missing "
-            f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]}) parameters"
-        )
+    check = compare_keys(trainable_state(modules), state)
+    if not check.ok:
+        raise WenchuangError(f"checkpoint does not match this training set-up: {check.summary()}")
     with torch.no_grad():
         for prefix, module in modules.items():
             for name, p in module.named_parameters():

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import torch
 
-from wenchuang.anytext.convert import torch_load_weights
+from wenchuang.anytext.loading import convert_anytext_checkpoint
+from wenchuang.anytext.pipeline import AnyTextPipeline
+from wenchuang.checkpoints import compare_keys, read_state_dict
 from wenchuang.errors import ModelError, WenchuangError
 
 SINGLE_FILE_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
@@ -29,19 +31,7 @@ BASE_PARTS = ("unet", "vae", "text_encoder")
 
 def load_state_file(path: Path) -> dict[str, torch.Tensor]:
     """A checkpoint's flat state dict (safetensors, or a torch pickle with an optional 'state_dict')."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as exc:
-            raise ModelError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
-    state = torch_load_weights(path)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelError(f"{path} does not hold a state dict")
-    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    return {k: v for k, v in read_state_dict(path).items() if isinstance(v, torch.Tensor)}
 
 
 def _strip_text_model(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -131,22 +121,9 @@ def check_and_load(
         state = _strip_text_model(state)
     else:
         own_map = {k: k for k in own}
-    missing = sorted(set(own_map) - set(state))
-    unexpected = sorted(set(state) - set(own_map))
-    wrong = [
-        f"{k} {tuple(state[k].shape)} vs AnyText {tuple(own[own_map[k]].shape)}"
-        for k in sorted(set(own_map) & set(state))
-        if tuple(state[k].shape) != tuple(own[own_map[k]].shape)
-    ]
-    if missing or unexpected or wrong:
-        details = []
-        if wrong:
-            details.append(f"{len(wrong)} shape mismatches (e.g. {wrong[0]})")
-        if missing:
-            details.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        raise ModelError(f"the tuned {name} does not fit AnyText's SD1.5 {name}: " + "; ".join(details))
+    check = compare_keys({key: own[own_key] for key, own_key in own_map.items()}, state)
+    if not check.ok:
+        raise ModelError(f"the tuned {name} does not fit AnyText's SD1.5 {name}: {check.summary(examples=1)}")
     dtype = next(iter(own.values())).dtype
     target.load_state_dict(
         {own_map[k]: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, strict=False
@@ -154,12 +131,8 @@ def check_and_load(
 
 
 def load_anytext(source: str):
-    from wenchuang.anytext.pipeline import AnyTextPipeline
-
     path = Path(source)
     if path.is_file() and path.suffix in SINGLE_FILE_SUFFIXES:
-        from wenchuang.anytext.convert import convert_anytext_checkpoint
-
         return convert_anytext_checkpoint(path)
     try:
         return AnyTextPipeline.from_pretrained(source)

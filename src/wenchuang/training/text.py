@@ -260,7 +260,7 @@ class TextTrainer:
             from diffusers.training_utils import EMAModel
 
             self.ema = EMAModel(params, decay=cfg.ema_decay)
-        from wenchuang.anytext.text_embedding import placeholder_token_id
+        from wenchuang.anytext.tokenizer import placeholder_token_id
 
         self.star = placeholder_token_id(pipe.tokenizer)
         self.step = 0

@@ -10,7 +10,7 @@ import fnmatch
 
 import pytest
 
-from wenchuang.anytext import loading
+from wenchuang.anytext import weights
 from wenchuang.errors import ModelError
 
 MIRROR = ["pytorch_model.fp16.safetensors", "pytorch_model.safetensors", "SourceHanSansSC-Medium.otf"]
@@ -20,14 +20,14 @@ CLIP = ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map
 @pytest.fixture
 def hub(monkeypatch):
     """Records every snapshot_download call and writes the files of the fake repositories it matches."""
-    repos = {loading.DEFAULT_REPO: MIRROR, loading.CLIP_REPO: CLIP, "someone/anytext-tuned": ["anytext_v1.1.ckpt"]}
+    repos = {weights.DEFAULT_REPO: MIRROR, weights.CLIP_REPO: CLIP, "someone/anytext-tuned": ["anytext_v1.1.ckpt"]}
     calls = []
 
     def fake_snapshot_download(repo_id, revision=None, local_dir=None, allow_patterns=None, **kwargs):
         calls.append({"repo": repo_id, "revision": revision, "dir": local_dir, "patterns": allow_patterns})
         for name in repos[repo_id]:
             if allow_patterns is None or any(fnmatch.fnmatch(name, p) for p in allow_patterns):
-                path = loading.Path(local_dir) / name
+                path = weights.Path(local_dir) / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(b"x")
         return local_dir
@@ -39,30 +39,30 @@ def hub(monkeypatch):
 
 
 def test_default_download_fetches_one_copy_and_the_clip_tokenizer(tmp_path, hub):
-    folder = loading.download_weights(tmp_path / "w")
+    folder = weights.download_weights(tmp_path / "w")
     assert folder == tmp_path / "w"
-    assert [c["repo"] for c in hub] == [loading.DEFAULT_REPO, loading.CLIP_REPO]
+    assert [c["repo"] for c in hub] == [weights.DEFAULT_REPO, weights.CLIP_REPO]
     assert sorted(p.name for p in folder.iterdir()) == ["pytorch_model.fp16.safetensors", "tokenizer"]
     # only the tokenizer files of CLIP, not its 1.7 GB of weights
     assert sorted(p.name for p in (folder / "tokenizer").iterdir()) == sorted(CLIP[:4])
-    where = loading.locate_model(folder)
+    where = weights.locate_model(folder)
     assert where.kind == "checkpoint" and where.path.name == "pytorch_model.fp16.safetensors"
     assert where.tokenizer == folder / "tokenizer"
 
 
 def test_fp32_download_and_a_second_run_keeps_the_tokenizer(tmp_path, hub):
-    folder = loading.download_weights(tmp_path / "w", precision="fp32", revision="main")
+    folder = weights.download_weights(tmp_path / "w", precision="fp32", revision="main")
     assert hub[0]["patterns"][0] == "pytorch_model.safetensors" and hub[0]["revision"] == "main"
-    assert loading.locate_model(folder).path.name == "pytorch_model.safetensors"
+    assert weights.locate_model(folder).path.name == "pytorch_model.safetensors"
     hub.clear()
-    loading.download_weights(tmp_path / "w", precision="fp32")
-    assert [c["repo"] for c in hub] == [loading.DEFAULT_REPO]  # the tokenizer is there already
+    weights.download_weights(tmp_path / "w", precision="fp32")
+    assert [c["repo"] for c in hub] == [weights.DEFAULT_REPO]  # the tokenizer is there already
 
 
 def test_another_repository_is_fetched_whole(tmp_path, hub):
-    folder = loading.download_weights(tmp_path / "w", repo="someone/anytext-tuned")
+    folder = weights.download_weights(tmp_path / "w", repo="someone/anytext-tuned")
     assert hub[0] == {"repo": "someone/anytext-tuned", "revision": None, "dir": str(folder), "patterns": None}
-    assert loading.locate_model(folder).path.name == "anytext_v1.1.ckpt"
+    assert weights.locate_model(folder).path.name == "anytext_v1.1.ckpt"
 
 
 def test_modelscope_clip_folder_counts_as_the_tokenizer(tmp_path):
@@ -70,16 +70,16 @@ def test_modelscope_clip_folder_counts_as_the_tokenizer(tmp_path):
     for name in ("vocab.json", "merges.txt"):
         (tmp_path / "clip-vit-large-patch14" / name).write_text("{}")
     (tmp_path / "anytext_v1.1.ckpt").write_bytes(b"x")
-    assert loading.locate_model(tmp_path).tokenizer == tmp_path / "clip-vit-large-patch14"
-    assert loading.locate_model(tmp_path / "anytext_v1.1.ckpt").tokenizer == tmp_path / "clip-vit-large-patch14"
+    assert weights.locate_model(tmp_path).tokenizer == tmp_path / "clip-vit-large-patch14"
+    assert weights.locate_model(tmp_path / "anytext_v1.1.ckpt").tokenizer == tmp_path / "clip-vit-large-patch14"
 
 
 def test_bad_precision_and_a_repository_without_weights(tmp_path, hub, monkeypatch):
     with pytest.raises(ModelError, match="precision must be one of fp16, fp32"):
-        loading.download_weights(tmp_path / "w", precision="int8")
-    monkeypatch.setitem(loading.MIRROR_FILES, "fp16", "missing.safetensors")
+        weights.download_weights(tmp_path / "w", precision="int8")
+    monkeypatch.setitem(weights.MIRROR_FILES, "fp16", "missing.safetensors")
     with pytest.raises(ModelError, match="holds no AnyText checkpoint"):
-        loading.download_weights(tmp_path / "w")
+        weights.download_weights(tmp_path / "w")
 
 
 def test_cli_passes_precision(tmp_path, hub, capsys):
@@ -97,13 +97,13 @@ def test_offline_tokenizer_download_says_what_to_fetch(tmp_path, hub, monkeypatc
     real = huggingface_hub.snapshot_download
 
     def no_clip(repo_id, **kwargs):
-        if repo_id == loading.CLIP_REPO:
+        if repo_id == weights.CLIP_REPO:
             raise LocalEntryNotFoundError("offline")
         return real(repo_id, **kwargs)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_clip)
     with pytest.raises(ModelError) as info:
-        loading.download_weights(tmp_path / "w")
+        weights.download_weights(tmp_path / "w")
     message = str(info.value)
     assert "CLIP's tokenizer" in message and str(tmp_path / "w" / "tokenizer") in message
     assert f"--model {tmp_path / 'w'}" in message and "\n" not in message
@@ -122,7 +122,7 @@ def test_a_missing_local_path_says_it_does_not_exist_and_how_to_download_there(t
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
     with pytest.raises(ModelError) as info:
-        loading.locate_model(model)
+        weights.locate_model(model)
     message = str(info.value)
     assert "does not exist" in message and f"wenchuang download anytext --to {folder}`" in message
     assert "--repo" not in message
@@ -131,7 +131,7 @@ def test_a_missing_local_path_says_it_does_not_exist_and_how_to_download_there(t
 def test_an_uncached_repository_id_still_says_download_repo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no folder "someone" here: "someone/anytext-tuned" is a repository id
     with pytest.raises(ModelError, match="wenchuang download anytext --repo someone/anytext-tuned"):
-        loading.locate_model("someone/anytext-tuned")
+        weights.locate_model("someone/anytext-tuned")
 
 
 def test_download_help_states_the_default_folder_rule_the_code_follows(tmp_path, hub, monkeypatch, capsys):

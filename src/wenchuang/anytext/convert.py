@@ -17,8 +17,8 @@ is collected and reported in one `ModelError`. Renaming never copies a tensor, s
 key set can be checked on the meta device.
 
 This module turns state dicts into modules and problems; it builds no pipeline. Putting the parts
-together is `AnyTextPipeline.from_official_state_dict` (`wenchuang.anytext.pipeline`), and finding,
-converting and saving a checkpoint file is `wenchuang.anytext.loading.convert_anytext_checkpoint`.
+together is `AnyTextPipeline.from_official_state_dict` (`wenchuang.anytext.pipeline`); converting
+and saving a checkpoint file is `wenchuang.anytext.loading.convert_anytext_checkpoint`.
 """
 
 from __future__ import annotations
@@ -41,16 +41,9 @@ from wenchuang.anytext.recognizer import (
 )
 from wenchuang.anytext.text_embedding import TextEmbeddingModule
 from wenchuang.anytext.tokenizer import load_tokenizer
+from wenchuang.anytext.weights import CHECKPOINT_NAMES
 from wenchuang.checkpoints import key_problems, load_checked, read_state_dict
 from wenchuang.errors import ModelError
-
-# official release names, then the Hugging Face mirror's (fp16 and fp32 copies of the same weights)
-CHECKPOINT_NAMES = (
-    "anytext_v1.1.ckpt",
-    "anytext_v1.1.safetensors",
-    "pytorch_model.fp16.safetensors",
-    "pytorch_model.safetensors",
-)
 
 SCHEDULE_BUFFERS = (
     "betas",

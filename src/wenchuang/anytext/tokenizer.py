@@ -11,10 +11,9 @@ from pathlib import Path
 
 from transformers import CLIPTokenizer
 
+from wenchuang.anytext.weights import CLIP_REPO
 from wenchuang.errors import ModelError
 from wenchuang.prompts import PLACEHOLDER
-
-CLIP_REPO = "openai/clip-vit-large-patch14"  # the text encoder AnyText (and SD1.5) is built on
 
 
 def load_clip_tokenizer(folder: str | Path):

@@ -74,7 +74,8 @@ def cmd_convert_anytext(args) -> int:
     import torch
 
     from wenchuang.anytext.configs import AnyTextConfig
-    from wenchuang.anytext.loading import convert_anytext_checkpoint, tokenizer_beside
+    from wenchuang.anytext.loading import convert_anytext_checkpoint
+    from wenchuang.anytext.weights import tokenizer_beside
 
     config = AnyTextConfig.from_yaml(args.yaml) if args.yaml else AnyTextConfig.full()
     out = Path(args.out_dir)
@@ -92,7 +93,7 @@ def cmd_convert_anytext(args) -> int:
 
 
 def cmd_download_anytext(args) -> int:
-    from wenchuang.anytext.loading import download_weights
+    from wenchuang.anytext.weights import download_weights
 
     folder = download_weights(
         args.to, revision=args.revision, repo=args.repo, source=args.source, precision=args.precision

@@ -30,7 +30,7 @@ DEFAULT_BATCH = 4
 
 def engine_status(model: str | None = None) -> tuple[bool, str]:
     """Whether AnyText weights are found (nothing is loaded) and, if not, how to get them."""
-    from wenchuang.anytext.loading import locate_model
+    from wenchuang.anytext.weights import locate_model
 
     try:
         where = locate_model(model)

@@ -6,9 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from wenchuang.engines.classic import ClassicEngine, TextStyle, draw_line, polygon_mask, segment_strokes
+from wenchuang.engines.classic import ClassicEngine, TextStyle, draw_line
 from wenchuang.errors import RequestError
+from wenchuang.layout.polygons import polygon_mask
 from wenchuang.ocr import normalize_text, read_lines
+from wenchuang.removal import segment_strokes
 from wenchuang.request import DesignRequest, TextLine
 
 

@@ -9,10 +9,12 @@ import pytest
 from wenchuang.errors import RequestError
 from wenchuang.layout.polygons import (
     SORT_GAP,
+    fill_polygon,
     mask_regions,
     min_area_rect,
     order_points,
     parse_position,
+    polygon_mask,
     polygons_from_mask,
     region_position,
     scale_polygon,
@@ -71,8 +73,7 @@ def test_region_positions_match_golden(case, golden_cases, golden_dir, load_png)
 def _draw_boxes(size, boxes):
     mask = np.zeros(size, np.uint8)
     for centre, wh, angle in boxes:
-        pts = np.round(cv2.boxPoints((centre, wh, angle))).astype(np.int32)
-        cv2.fillPoly(mask, [pts], 255)
+        fill_polygon(mask, cv2.boxPoints((centre, wh, angle)), 255)
     return mask
 
 
@@ -132,6 +133,55 @@ def test_order_points_rotated_and_shuffled():
     # the first two corners form the long top edge, going right and slightly down
     assert np.linalg.norm(top[1] - top[0]) == pytest.approx(200, abs=1)
     assert top[1][0] > top[0][0] and top[1][1] > top[0][1]
+
+
+def _top_edge(ordered):
+    ordered = np.asarray(ordered)
+    return ordered[1] - ordered[0]
+
+
+@pytest.mark.parametrize(("angle", "top_length", "rising"), [(30, 160, False), (60, 50, True), (-30, 160, True)])
+def test_order_points_top_edge_is_the_most_horizontal_one(angle, top_length, rising):
+    box = cv2.boxPoints(((200, 150), (160, 50), angle)).tolist()
+    for start in range(4):  # any starting corner, either direction
+        for points in (box[start:] + box[:start], (box[start:] + box[:start])[::-1]):
+            top = _top_edge(order_points(points))
+            assert np.linalg.norm(top) == pytest.approx(top_length, abs=1)
+            assert top[0] > 0 and (top[1] < 0) == rising
+
+
+def test_one_quad_order_for_rendering_ocr_and_benchmark_crops():
+    from wenchuang.evaluation.ocr_eval import min_area_box
+    from wenchuang.ocr.reader import polygon_quad
+
+    for angle in (0, 20, 45, 60, 100, 170):
+        box = cv2.boxPoints(((200, 150), (160, 50), angle)).tolist()
+        shuffled = [box[2], box[0], box[3], box[1]]
+        expected = np.float32(order_points(shuffled))
+        np.testing.assert_array_equal(polygon_quad(shuffled), expected)
+        np.testing.assert_allclose(min_area_box(shuffled), expected, atol=1e-4)
+    # more than four points: the minimum-area rectangle, in the same order
+    many = [(10, 20), (60, 20), (110, 20), (110, 60), (10, 60)]
+    assert order_points(many) == [(10, 20), (110, 20), (110, 60), (10, 60)]
+    with pytest.raises(RequestError):
+        order_points([(0, 0), (5, 5)])
+
+
+def test_polygon_mask_rounds_points_and_fills_the_inside():
+    polygon = [(1.4, 1.6), (5.5, 1.6), (5.5, 4.2), (1.4, 4.2)]  # -> (1, 2) .. (6, 4)
+    mask = polygon_mask(polygon, 8, 6)
+    expected = np.zeros((6, 8), np.uint8)
+    expected[2:5, 1:7] = 1
+    assert mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask, expected)
+    position = polygon_mask(polygon, 8, 6, np.float32)
+    assert position.dtype == np.float32
+    np.testing.assert_array_equal(position, expected.astype(np.float32))
+    # in place, any value, and the union of several polygons
+    image = np.zeros((6, 8), np.uint8)
+    assert fill_polygon(image, polygon, 255) is image
+    fill_polygon(image, [(0, 0), (1, 0), (1, 1), (0, 1)], 7)
+    assert image[3, 3] == 255 and image[0, 0] == 7 and image[5, 7] == 0
 
 
 def test_validate_polygon_minimum_size_and_bounds():

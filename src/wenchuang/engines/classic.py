@@ -5,12 +5,13 @@
   the text is laid out in the polygon's upright rectangle and warped onto the quad (vertical layout
   when the region is at least 1.5x taller than wide). Lines without a polygon are placed by
   `layout.auto.auto_layout`.
-- edit: erases text by inpainting a stroke-level mask (the glyph strokes inside each region are
-  segmented against a background model fitted to the region's surroundings, dilated a little and
-  inpainted; inpainting the whole box would smear the background). Regions come from the new
-  lines' polygons, `remove_regions`, the mask's connected regions, or every text box the PP-OCR
-  detector finds (`remove_all_text`). New text is then drawn into each line's quad in the colour of
-  the strokes it replaces (unless the line gives one), sized to the box.
+- edit: erases the text in each region with `wenchuang.removal.remove_text` (a stroke-level mask:
+  the glyph strokes inside the region are segmented against a background model fitted to the
+  region's surroundings, dilated a little and inpainted; inpainting the whole box would smear the
+  background). Regions come from the new lines' polygons, `remove_regions`, the mask's connected
+  regions, or every text box the PP-OCR detector finds (`remove_all_text`). New text is then
+  drawn into each line's quad in the colour of the strokes it replaces (unless the line gives
+  one), sized to the box.
 
 Every result carries per-line OCR readings (`wenchuang.ocr.check_lines`). In an edit, the readings
 list the new lines first, then one reading per erased region with expected text "" (passed when the
@@ -29,8 +30,10 @@ from PIL import Image, ImageDraw
 
 from wenchuang.errors import RequestError
 from wenchuang.layout.fonts import check_text, load_font
+from wenchuang.layout.polygons import polygon_mask
 from wenchuang.ocr import check_lines, get_detector, normalize_text, read_lines
 from wenchuang.ocr.reader import VERTICAL_RATIO, polygon_quad, quad_size
+from wenchuang.removal import remove_text
 from wenchuang.request import DesignRequest, DesignResult, LineReading, TextLine
 
 NAME = "classic"
@@ -189,15 +192,8 @@ class ClassicEngine:
                 warnings.append("the detector found no text to remove")
         t_segment = time.perf_counter()
 
-        result = image.copy()
-        erase_mask = np.zeros((height, width), np.uint8)
-        colors: list[tuple[int, int, int] | None] = []
-        for _, region in regions:
-            strokes, color = segment_strokes(image, region)
-            erase_mask |= strokes
-            colors.append(color)
-        t_inpaint = time.perf_counter()
-        result = inpaint(result, erase_mask)
+        removal = remove_text(image, [region for _, region in regions])
+        result, erase_mask, colors = removal.image, removal.mask, removal.colors
         t_render = time.perf_counter()
 
         # new text (lines without a polygon are placed in free space, away from the remaining text)
@@ -241,8 +237,8 @@ class ClassicEngine:
             },
             timings={
                 "detect": t_segment - t_detect,
-                "segment": t_inpaint - t_segment,
-                "inpaint": t_render - t_inpaint,
+                "segment": removal.timings["segment"],
+                "inpaint": removal.timings["inpaint"],
                 "render": t_ocr - t_render,
                 "ocr": end - t_ocr,
                 "total": end - start,
@@ -288,13 +284,6 @@ def _contrasting_ink(background_rgb) -> tuple[int, int, int]:
 def _region_mean(image: np.ndarray, polygon) -> tuple[float, float, float]:
     mask = polygon_mask(polygon, image.shape[1], image.shape[0])
     return tuple(float(v) for v in cv2.mean(image, mask=mask)[:3])
-
-
-def polygon_mask(polygon, width: int, height: int) -> np.ndarray:
-    """uint8 {0,1} mask of the filled polygon."""
-    mask = np.zeros((height, width), np.uint8)
-    cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float32)).astype(np.int32)], 1)
-    return mask
 
 
 def _positions_image(polygons, width: int, height: int) -> np.ndarray:
@@ -416,129 +405,3 @@ def draw_line(image: np.ndarray, text: str, polygon, font, style: TextStyle, fil
 def _blend(region: np.ndarray, alpha: np.ndarray, color) -> np.ndarray:
     a = np.clip(alpha, 0, 1)[..., None]
     return region * (1 - a) + np.asarray(color, np.float32)[None, None, :] * a
-
-
-# ---------------------------------------------------------------------- text removal
-def segment_strokes(image: np.ndarray, region: np.ndarray):
-    """The glyph strokes inside `region` (uint8 {0,1} H x W), dilated a little, and their colour.
-
-    A smooth background (a quadratic surface per channel) is fitted to a ring of pixels just outside the
-    region; pixels that differ from it by more than an Otsu threshold (never below the ring's own
-    noise) are strokes. When that marks most of the region (the region's background differs from
-    its surroundings), the minority class of an Otsu split of the grey levels is used instead.
-    Fainter pixels near the strokes (edges, shadows, glows; these may reach a few pixels beyond the
-    region) are added, then all is dilated by 3 % of the region's short side (at least 2 px).
-    Returns (mask uint8 {0,1} H x W, stroke colour (r, g, b) or None when no strokes were found).
-    """
-    height, width = region.shape
-    ys, xs = np.nonzero(region)
-    empty = np.zeros((height, width), np.uint8)
-    if len(ys) == 0:
-        return empty, None
-    extent = max(int(ys.max() - ys.min()), int(xs.max() - xs.min()), 1)
-    grow = max(2, int(round(extent * 0.02)))
-    ring_width = max(4, int(round(extent * 0.03)))
-    margin = grow + ring_width + 2 + max(3, int(round(extent * 0.08)))
-    y0, y1 = max(0, ys.min() - margin), min(height, ys.max() + margin + 1)
-    x0, x1 = max(0, xs.min() - margin), min(width, xs.max() + margin + 1)
-    crop = image[y0:y1, x0:x1].astype(np.float32)
-    short_side = min(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1
-    reach = max(3, int(round(short_side * 0.08)))
-    inside = cv2.dilate(region[y0:y1, x0:x1], _disk(grow))
-    halo = cv2.dilate(inside, _disk(reach))  # shadows and glows may spill a little outside the region
-    ring = cv2.dilate(halo, _disk(ring_width)) & (1 - halo)
-    if ring.sum() < 8:  # the region fills the image: use its own border
-        ring = inside - cv2.erode(inside, _disk(ring_width))
-
-    background = _fit_background(crop, ring.astype(bool))
-    distance = np.linalg.norm(crop - background, axis=2)
-    ring_d = distance[ring.astype(bool)]
-    noise = float(np.median(ring_d)) * 1.4826 if ring_d.size else 2.0
-    values = distance[inside.astype(bool)]
-    otsu = _otsu(values)
-    threshold = max(otsu, 3.0 * noise + 4.0, 12.0)
-    strokes = (distance > threshold) & inside.astype(bool)
-    if strokes.sum() > 0.55 * inside.sum():
-        gray = cv2.cvtColor(np.clip(crop, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        level = _otsu(gray[inside.astype(bool)])
-        dark = (gray <= level) & inside.astype(bool)
-        strokes = dark if dark.sum() <= 0.5 * inside.sum() else (~dark & inside.astype(bool))
-    if strokes.sum() < 4:
-        return empty, None
-    core = strokes & (distance > np.percentile(distance[strokes], 50))
-    color = tuple(int(v) for v in np.median(crop[core if core.any() else strokes], axis=0))
-
-    # hysteresis: fainter pixels close to the strokes (anti-aliasing, shadows, glows, outlines,
-    # compression ringing) belong to the text too
-    faint = distance > max(2.0 * noise + 3.0, 6.0)
-    strokes |= faint & (cv2.dilate(strokes.astype(np.uint8), _disk(reach)) > 0) & halo.astype(bool)
-    # soft edges (blurred shadows, anti-aliasing, JPEG ringing) widen with the text: 3 % of its
-    # height, at least 2 px; a fixed 2 px left the tail of a large text's shadow, which inpainting
-    # then spread into a readable ghost of the text
-    pad = max(2, int(round(short_side * 0.03)))
-    dilated = cv2.dilate(strokes.astype(np.uint8), _disk(pad)) & halo
-    mask = empty
-    mask[y0:y1, x0:x1] = dilated
-    return mask, color
-
-
-def _fit_background(crop: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """Per channel, a quadratic surface in x and y fitted to the ring pixels (twice, the second time
-    without the ring pixels that fit worst, e.g. strokes that reach the ring)."""
-    h, w = crop.shape[:2]
-    ys, xs = np.nonzero(ring)
-    if len(ys) < 12:
-        return np.broadcast_to(np.median(crop.reshape(-1, 3), axis=0), crop.shape).astype(np.float32)
-    design = _poly_terms(xs / w, ys / h)
-    values = crop[ys, xs].astype(np.float64)
-    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
-    residual = np.linalg.norm(values - design @ coef, axis=1)
-    keep = residual <= np.percentile(residual, 80)
-    if keep.sum() >= 12:
-        coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
-    full = _poly_terms(gx / w, gy / h) @ coef
-    return full.astype(np.float32)
-
-
-def _poly_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """1, x, y, x², xy, y²: a smooth, gently curved surface."""
-    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
-
-
-def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of a 1-D sample (any range)."""
-    if values.size == 0:
-        return 0.0
-    low, high = float(values.min()), float(values.max())
-    if high - low < 1e-6:
-        return high
-    scaled = np.clip((values - low) / (high - low) * 255.0, 0, 255).astype(np.uint8)
-    level, _ = cv2.threshold(scaled.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return low + float(level) / 255.0 * (high - low)
-
-
-def _disk(radius: int) -> np.ndarray:
-    size = 2 * int(radius) + 1
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-
-
-def inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 4) -> np.ndarray:
-    """Inpaint the masked pixels (Telea), working only on the bounding boxes of the masked areas."""
-    if not mask.any():
-        return image.copy()
-    out = image.copy()
-    height, width = mask.shape
-    pad = radius * 3 + 2
-    bx, by, bw, bh = cv2.boundingRect(mask)
-    ox, oy = max(0, bx - pad), max(0, by - pad)
-    sub_mask = mask[oy:min(height, by + bh + pad), ox:min(width, bx + bw + pad)]
-    count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(sub_mask, _disk(radius * 3)), connectivity=8)
-    for label in range(1, count):
-        x, y, w, h, _ = stats[label]
-        x0, y0 = max(0, ox + x - pad), max(0, oy + y - pad)
-        x1, y1 = min(width, ox + x + w + pad), min(height, oy + y + h + pad)
-        patch = cv2.inpaint(out[y0:y1, x0:x1], mask[y0:y1, x0:x1], radius, cv2.INPAINT_TELEA)
-        sub = mask[y0:y1, x0:x1].astype(bool)
-        out[y0:y1, x0:x1][sub] = patch[sub]
-    return out

@@ -26,6 +26,7 @@ import numpy as np
 from wenchuang.errors import ModelError
 from wenchuang.evaluation.annotations import Benchmark, Entry, images_for_entry
 from wenchuang.evaluation.metrics import Charset, LineScore, get_charset, score_line, summarize
+from wenchuang.layout.polygons import order_points
 
 VERTICAL_RATIO = 1.2  # the benchmark turns a crop when height > 1.2 x width
 
@@ -105,12 +106,10 @@ class AnyTextReader:
 
 
 def min_area_box(polygon) -> np.ndarray:
-    """The polygon's minimum-area rectangle, as 4 points: top-left, top-right, bottom-right, bottom-left."""
+    """The polygon's minimum-area rectangle, as 4 points (float32) in the project's one corner order
+    (`wenchuang.layout.polygons.order_points`: top-left, top-right, bottom-right, bottom-left)."""
     box = cv2.boxPoints(cv2.minAreaRect(np.asarray(polygon, dtype=np.float32)))
-    by_x = sorted(box.tolist(), key=lambda p: p[0])
-    left = sorted(by_x[:2], key=lambda p: p[1])
-    right = sorted(by_x[2:], key=lambda p: p[1])
-    return np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
+    return np.asarray(order_points(box), dtype=np.float32)
 
 
 def crop_line(image: np.ndarray, polygon, canvas: tuple[int, int] | None = None) -> np.ndarray:

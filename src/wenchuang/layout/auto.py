@@ -20,6 +20,7 @@ import numpy as np
 
 from wenchuang.errors import RequestError
 from wenchuang.layout.fonts import load_font, resolve_font
+from wenchuang.layout.polygons import fill_polygon
 from wenchuang.request import MIN_POLYGON_SIDE, TextLine
 
 MAX_HEIGHT_FRACTION = 0.16  # a line's box is at most this share of the image height
@@ -40,8 +41,7 @@ def _occupancy(
 ) -> np.ndarray:
     mask = np.zeros((height, width), np.uint8)
     for poly in polygons:
-        pts = np.round(np.asarray(poly, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
-        cv2.fillPoly(mask, [pts], 1)
+        fill_polygon(mask, poly)
     if gap > 0:
         mask = cv2.dilate(mask, np.ones((2 * gap + 1, 2 * gap + 1), np.uint8))
     return mask

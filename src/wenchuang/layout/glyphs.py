@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from wenchuang.errors import RequestError
 from wenchuang.layout.fonts import FontSpec, load_font, resolve_font
-from wenchuang.layout.polygons import cv_points, min_area_rect
+from wenchuang.layout.polygons import cv_points, fill_polygon, min_area_rect, polygon_mask, scale_polygon
 
 FONT_SIZE = 60  # the official glyph font size
 GLYPH_SCALE = 2  # glyph canvases are drawn at twice the image size
@@ -373,18 +373,7 @@ def draw_glyph_canvas(
 
 def draw_position(polygon: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
     """The position image of a line: its polygon filled, (height, width) float32 0/1."""
-    image = np.zeros((height, width), np.float32)
-    _fill(image, polygon)
-    return image
-
-
-def _fill(image: np.ndarray, polygon: Sequence[Sequence[float]]) -> None:
-    """Set the pixels of `polygon` (rounded to whole pixels) to 1 in a float32 image, in place.
-
-    Drawing straight into float32 touches only the polygon's pixels: no full-size conversions.
-    """
-    pts = np.round(np.asarray(polygon, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
-    cv2.drawContours(image, [pts], -1, 1.0, -1)
+    return polygon_mask(polygon, width, height, np.float32)
 
 
 def revise_position(
@@ -393,9 +382,11 @@ def revise_position(
     """The official "revise position" option: shrink a line's position to where its glyphs are.
 
     The glyph canvas is resized to the image size, closed with a (height/10 x width/10) kernel and,
-    when that leaves exactly one region, the region's rotated rectangle becomes the new polygon;
-    the new position image is the closed region plus that rectangle, float32 0/1. Returns None
-    where the glyphs do not close into one region (the official demo then keeps the position).
+    when that leaves exactly one region, the region's rotated rectangle (corners truncated to
+    integers) becomes the new polygon; the new position image is the closed image with that
+    rectangle filled, divided by 255 (float32 in [0, 1]: 1 inside the rectangle, the closed
+    image's own values on any edge pixels it leaves out). Returns None where the glyphs do not
+    close into one region (the official demo then keeps the position).
     """
     small = cv2.resize(glyph.astype(np.float64), (width, height))
     kernel = np.ones((max(height // 10, 1), max(width // 10, 1)), np.uint8)
@@ -405,7 +396,7 @@ def revise_position(
         return None
     box = cv2.boxPoints(cv2.minAreaRect(contours[0])).astype(np.int32)  # truncation, as np.int0
     cv2.drawContours(closed, [box], -1, 255, -1)
-    return (closed > 0).astype(np.float32), [(int(x), int(y)) for x, y in box]
+    return closed.astype(np.float32) / 255.0, [(int(x), int(y)) for x, y in box]
 
 
 def build_text_conditions(
@@ -440,14 +431,12 @@ def build_text_conditions(
     glyphs = list(block)
     hint = np.zeros((height, width), np.float32)
     for polygon in polygons:
-        _fill(hint, polygon)  # the union of the positions, drawn rather than combined pixel by pixel
+        fill_polygon(hint, polygon)  # the union of the positions, drawn rather than combined pixel by pixel
     return TextConditions(glyphs, lines, positions, hint)
 
 
 def glyph_ink_fraction(image: np.ndarray, polygon: Sequence[Sequence[float]], scale: int = 1) -> float:
     """Share of the ink of a glyph image that lies inside `polygon` (scaled by `scale`)."""
-    inside = np.zeros(image.shape[:2], np.uint8)
-    pts = np.round(np.asarray(polygon, dtype=np.float64) * scale).astype(np.int32)
-    cv2.fillPoly(inside, [pts], 1)
+    inside = polygon_mask(scale_polygon(polygon, scale), image.shape[1], image.shape[0])
     ink = float(image.sum())
     return float((image * inside).sum()) / ink if ink else math.nan

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from wenchuang.errors import ModelError
+from wenchuang.layout.polygons import order_points
 from wenchuang.request import LineReading, TextLine
 
 ORT_THREADS_ENV = "WENCHUANG_ORT_THREADS"
@@ -55,30 +56,10 @@ def _session_config(model_file: str, threads: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ geometry
-def _order_quad(quad: np.ndarray) -> np.ndarray:
-    """Four points clockwise (image coordinates), starting at the corner whose outgoing edge is the
-    most nearly horizontal left-to-right edge, i.e. top-left, top-right, bottom-right, bottom-left."""
-    center = quad.mean(axis=0)
-    angles = np.arctan2(quad[:, 1] - center[1], quad[:, 0] - center[0])
-    quad = quad[np.argsort(angles)]  # y points down, so increasing angle runs clockwise on screen
-    best, best_cos = 0, -2.0
-    for start in range(4):
-        edge = quad[(start + 1) % 4] - quad[start]
-        cos = edge[0] / (np.hypot(edge[0], edge[1]) + 1e-9)
-        if cos > best_cos + 1e-6:
-            best, best_cos = start, cos
-    return np.roll(quad, -best, axis=0)
-
-
 def polygon_quad(polygon: Polygon) -> np.ndarray:
-    """The polygon as an ordered quad (float32, 4x2): itself when it has 4 points, else its
-    minimum-area rotated rectangle."""
-    pts = np.asarray(polygon, dtype=np.float32).reshape(-1, 2)
-    if len(pts) < 3:
-        raise ValueError(f"a polygon needs at least 3 points, got {len(pts)}")
-    if len(pts) != 4:
-        pts = cv2.boxPoints(cv2.minAreaRect(pts)).astype(np.float32)
-    return _order_quad(pts)
+    """The polygon as an ordered quad (float32, 4x2; `wenchuang.layout.polygons.order_points`): itself
+    when it has 4 points, else its minimum-area rotated rectangle."""
+    return np.asarray(order_points(polygon), dtype=np.float32)
 
 
 def quad_size(quad: np.ndarray) -> tuple[int, int]:

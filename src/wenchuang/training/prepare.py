@@ -22,6 +22,8 @@ from PIL import Image
 
 from wenchuang.errors import WenchuangError
 from wenchuang.images import load_image
+from wenchuang.layout.polygons import polygon_mask
+from wenchuang.removal import remove_text
 from wenchuang.training.anyword import is_watermark_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -142,23 +144,10 @@ def find_watermarks(image_rgb: np.ndarray, detector: Detector) -> list[dict[str,
 
 
 def remove_regions(image_rgb: np.ndarray, polygons: list) -> np.ndarray:
-    """Erase the text in the given regions: the classic engine's stroke segmentation and inpainting
-    (OpenCV inpainting of the whole dilated regions when that engine is not part of this build)."""
+    """Erase the text in the given regions (`wenchuang.removal.remove_text`, as the classic engine's
+    edit does: stroke segmentation, then inpainting)."""
     h, w = image_rgb.shape[:2]
-    try:
-        from wenchuang.engines import classic
-
-        erase = np.zeros((h, w), np.uint8)
-        for polygon in polygons:
-            strokes, _ = classic.segment_strokes(image_rgb, classic.polygon_mask(polygon, w, h))
-            erase |= strokes
-        return classic.inpaint(image_rgb, erase)
-    except (ImportError, AttributeError):
-        mask = np.zeros((h, w), np.uint8)
-        for polygon in polygons:
-            cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float32)).astype(np.int32)], 255)
-        mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=2)
-        return cv2.inpaint(image_rgb, mask, 5, cv2.INPAINT_TELEA)
+    return remove_text(image_rgb, [polygon_mask(polygon, w, h) for polygon in polygons]).image
 
 
 def _output_name(relative: Path, used: set[str]) -> str:

@@ -25,18 +25,28 @@ except ImportError:  # pragma: no cover
     torch = None
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_GOLDEN = REPO_ROOT.parent / "shared" / "golden"
+GOLDEN = Path(__file__).resolve().parent / "golden"  # official AnyText reference data (README.md there)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# every file of tests/golden that some test reads
+GOLDEN_FILES = (
+    "anytext_tiny.safetensors",
+    "anytext_sd15_tiny.yaml",
+    "anytext_v1.1_full_keys.json",
+    *(f"tokenizer/{name}" for name in ("vocab.json", "merges.txt", "clip_text_config.json")),
+    *(f"{case}/{name}" for case in ("gen", "edit") for name in ("case.json", "tensors.safetensors", "hint.png")),
+    "edit/edit_image_resized.png",
+)
 
 
 @pytest.fixture(scope="session")
 def shared_golden() -> Path:
-    """../shared/golden beside the checkout (official AnyText reference data); skip where absent."""
-    if not (SHARED_GOLDEN / "anytext_tiny.safetensors").is_file():
-        pytest.skip(
-            f"golden reference data not found at {SHARED_GOLDEN} (it lives in ../shared beside the checkout)"
-        )
-    return SHARED_GOLDEN
+    """tests/golden: the official AnyText reference data, part of the repository. A missing file is a
+    failure, never a skip: the parity proof must run on every clone."""
+    missing = [name for name in GOLDEN_FILES if not (GOLDEN / name).is_file()]
+    if missing:
+        pytest.fail(f"golden reference data incomplete in {GOLDEN}: missing {', '.join(missing)}")
+    return GOLDEN
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parent / "data"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +30,11 @@ def tiny_pipe(tiny_tokenizer_dir):
 
 @pytest.fixture(scope="session")
 def released_keys() -> dict[str, tuple[str, list[int]]]:
-    """key -> (dtype, shape) of the released anytext_v1.1.ckpt (copied from ../shared/golden)."""
-    with gzip.open(DATA / "anytext_v1.1_full_keys.json.gz", "rt", encoding="utf-8") as fh:
-        return json.load(fh)
+    """key -> (dtype, shape) of the released anytext_v1.1.ckpt (tests/golden; missing fails)."""
+    path = GOLDEN / "anytext_v1.1_full_keys.json"
+    if not path.is_file():
+        pytest.fail(f"golden reference data missing: {path}")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def meta_state_dict(keys: dict) -> dict:

@@ -1,6 +1,6 @@
 """Golden parity: our conversion + modules reproduce the official implementation at every stage.
 
-Uses ../shared/golden (skipped with the reason where it is absent). One test per case runs the
+Uses tests/golden (part of the repository; a missing file fails). One test per case runs the
 full 20-step sampling (WENCHUANG_QUICK_PARITY=1 stops the 512x512 gen case after two steps); the
 CLI tests run the quick variant of the edit case.
 """

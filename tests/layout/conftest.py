@@ -1,4 +1,4 @@
-"""Fixtures for layout tests: the official AnyText golden glyph images copied into tests/fixtures."""
+"""Fixtures for layout tests: the official AnyText golden glyph images in tests/golden."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-GOLDEN_GLYPHS = Path(__file__).resolve().parents[1] / "fixtures" / "golden_glyphs"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"  # the AnyText parity data (README.md there)
+GOLDEN_CASES = ("gen", "edit")
+CASE_KEYS = ("texts", "polygons", "sort_priority", "draw_pos_boxes")
 WQY_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 
 
@@ -26,12 +28,24 @@ def load_png():
 @pytest.fixture(scope="session")
 def golden_cases() -> dict:
     """{'gen': {...}, 'edit': {...}}: texts, polygons, width, height of the two golden cases."""
-    return json.loads((GOLDEN_GLYPHS / "cases.json").read_text(encoding="utf-8"))["cases"]
+    return {name: golden_case(GOLDEN / name) for name in GOLDEN_CASES}
 
 
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
-    return GOLDEN_GLYPHS
+    return GOLDEN
+
+
+def golden_case(folder: Path) -> dict:
+    """The layout inputs of one golden case (its case.json); a missing file fails the test."""
+    path = folder / "case.json"
+    if not path.is_file():
+        pytest.fail(f"golden case missing: {path} (tests/golden is part of the repository)")
+    case = json.loads(path.read_text(encoding="utf-8"))
+    # an edit works at the uploaded image's resized size, not the canvas size the options name
+    width = case.get("image_width_after_resize", case["image_width"])
+    height = case.get("image_height_after_resize", case["image_height"])
+    return {**{k: case[k] for k in CASE_KEYS}, "width": width, "height": height}
 
 
 @pytest.fixture(scope="session")

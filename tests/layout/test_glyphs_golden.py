@@ -1,4 +1,4 @@
-"""Glyph images against the official AnyText preprocessing (../shared/golden, copied into fixtures).
+"""Glyph images against the official AnyText preprocessing (tests/golden).
 
 The golden images were rendered with WenQuanYi Zen Hei by Pillow 9.5, whose wheels bundle FreeType
 2.13.0. Positions and hint depend on no font and must match everywhere. The glyph images match
@@ -32,10 +32,12 @@ import numpy as np
 from PIL import Image
 from wenchuang.layout.glyphs import build_text_conditions
 root = sys.argv[1]
-cases = json.load(open(root + "/cases.json", encoding="utf-8"))["cases"]
 diffs = {}
-for name, case in cases.items():
-    cond = build_text_conditions(case["texts"], case["polygons"], case["width"], case["height"], font="wqy-zenhei")
+for name in ("gen", "edit"):
+    case = json.load(open(f"{root}/{name}/case.json", encoding="utf-8"))
+    width = case.get("image_width_after_resize", case["image_width"])
+    height = case.get("image_height_after_resize", case["image_height"])
+    cond = build_text_conditions(case["texts"], case["polygons"], width, height, font="wqy-zenhei")
     for i in range(len(case["texts"])):
         for kind, arr in (("glyphs", cond.glyphs[i]), ("gly_line", cond.gly_lines[i])):
             golden = np.array(Image.open(f"{root}/{name}/{kind}_{i}.png")) / 255.0

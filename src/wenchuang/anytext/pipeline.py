@@ -10,6 +10,11 @@ The official procedure is followed step by step: glyph images at twice the outpu
 images, the masked image's latent as a SAMPLE of the VAE posterior (first `randn` of the
 generator), the initial noise (next `randn`), DDIM on the official timesteps (951, 901, ... 1 for
 20 steps) with classifier-free guidance from two model calls, and the official 8-bit conversion.
+
+`__call__` runs diffusers' named steps in that order: `check_inputs`, `prepare_edit_image`,
+`prepare_conditions`, `prepare_prompt_embeds`, `prepare_latents` (both random draws, in the
+official order), `prepare_control_hint`, the denoising loop (with `callback_on_step_end`) and
+`decode_latents`.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from wenchuang.anytext.sampling import (
 from wenchuang.anytext.text_embedding import encode_prompt_with_glyphs
 from wenchuang.checkpoints import key_problems, raise_key_problems
 from wenchuang.errors import ModelError, RequestError
+from wenchuang.layout.glyphs import build_text_conditions, revise_position
+from wenchuang.layout.polygons import polygons_from_mask
 from wenchuang.prompts import parse_prompt
 from wenchuang.request import (  # the official demo's defaults and limits, defined once
     DEFAULT_EXTRA_PROMPT,
@@ -53,7 +60,7 @@ class AnyTextConditions:
     glyphs: list[np.ndarray]  # (2H, 2W) each
     gly_lines: list[np.ndarray]  # (80, 512) each, the recogniser's input
     positions: list[np.ndarray]  # (H, W) each
-    hint: np.ndarray  # (H, W): sum of positions, clipped to [0, 1]
+    hint: np.ndarray  # (H, W): sum of the drawn positions, clipped to [0, 1]
 
 
 @dataclass
@@ -92,8 +99,6 @@ def build_conditions(
     texts: Sequence[str], polygons: Sequence[Sequence[Sequence[float]]], width: int, height: int, font=None
 ) -> AnyTextConditions:
     """Glyph, glyph-line and position images for the lines (wenchuang.layout.glyphs)."""
-    from wenchuang.layout.glyphs import build_text_conditions
-
     if len(texts) != len(polygons):
         raise RequestError("lines", f"{len(texts)} texts but {len(polygons)} positions")
     if not texts:
@@ -498,6 +503,7 @@ class AnyTextPipeline(DiffusionPipeline):
             glyphs.expand(num_images, -1, -1, -1), positions.expand(num_images, -1, -1, -1), masked_latents
         )
 
+    @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor) -> list[np.ndarray]:
         """H x W x 3 uint8 images: the VAE decode (tiled when VAE tiling is on) and the official 8-bit
         conversion (x * 127.5 + 127.5, clipped to 0-255, truncated)."""
@@ -551,8 +557,9 @@ def revised_conditions(conditions: AnyTextConditions) -> tuple[AnyTextConditions
     """Positions revised as the official demo's "revise position" (`wenchuang.layout.glyphs.revise_position`).
 
     Each line's position becomes the closed region of its rendered glyphs plus that region's rotated
-    bounding box; the hint becomes the union of the revised positions. A line whose glyphs do not
-    close into one region keeps its position (with a warning), as in the demo.
+    bounding box. The hint stays the drawn positions' union, as in the demo (in a generation it
+    feeds no model input). A line whose glyphs do not close into one region keeps its position
+    (with a warning), as in the demo.
     """
     positions, warnings = [], []
     for i, (glyph, position) in enumerate(zip(conditions.glyphs, conditions.positions, strict=True)):
@@ -563,9 +570,8 @@ def revised_conditions(conditions: AnyTextConditions) -> tuple[AnyTextConditions
             positions.append(position)
         else:
             positions.append(revised[0])
-    hint = np.clip(np.sum(positions, axis=0), 0, 1).astype(np.float32) if positions else conditions.hint
     revised_cond = AnyTextConditions(
-        conditions.texts, conditions.glyphs, conditions.gly_lines, positions, hint
+        conditions.texts, conditions.glyphs, conditions.gly_lines, positions, conditions.hint
     )
     return revised_cond, warnings
 

@@ -14,7 +14,7 @@ Per text line AnyText needs three images, all exact 0/1 masks:
 positions). Fonts are loaded once per (font, size) through `layout.fonts.load_font` (cached).
 
 The official code expects Arial Unicode at size 60; any font works here (``font=None`` is the
-registry default). The reference data in ``../shared/golden`` was rendered with WenQuanYi Zen Hei.
+registry default). The reference data in ``tests/golden`` was rendered with WenQuanYi Zen Hei.
 """
 
 from __future__ import annotations

@@ -231,7 +231,9 @@ def test_ui_gallery_rerun_zip_and_example_loading(data_dir, fake_engine):
     zpath = ui.zip_shown(ui.history()[1])
     assert zpath.startswith(str(data_dir)) and len(zipfile.ZipFile(zpath).namelist()) == 4
     shown = ui.history()[1]
-    assert sorted(zipfile.ZipFile(zpath).namelist()) == sorted(f"{i}{e}" for i in shown for e in (".png", ".json"))
+    assert sorted(zipfile.ZipFile(zpath).namelist()) == sorted(
+        f"{i}{e}" for i in shown for e in (".png", ".json")
+    )
     # an example fills the generate tab: prompt, canvas with its boxes, shape, line count, size, rows
     renderer.render_one(EXAMPLES[0])
     values = ui.load_example(SimpleNamespace(index=0))
@@ -239,3 +241,65 @@ def test_ui_gallery_rerun_zip_and_example_loading(data_dir, fake_engine):
     prompt, canvas, mode, n, width, height = values[:6]
     assert prompt == EXAMPLES[0].prompt and (width, height, n) == (768, 512, 2)
     assert values[6:8] == ["三星堆", "古蜀文明"] and canvas["layers"][0].shape == (512, 768, 4)
+
+
+def test_ui_text_has_both_languages_for_every_label():
+    from wenchuang.studio.ui_text import LANGS, STRINGS, texts, translation_labels
+
+    assert LANGS == ("zh", "en")
+    zh, en = texts("zh"), texts("en")
+    assert set(zh) == set(en) == set(STRINGS)
+    assert all(zh[k].strip() and en[k].strip() for k in STRINGS)
+    assert (zh["tab_edit"], en["tab_edit"]) == ("改字", "Edit text")
+    assert translation_labels(en) == {
+        "model": "translated by {}",
+        "glossary_only": en["tr_glossary_only"],
+        "terms": "glossary",
+    }
+    with pytest.raises(ValueError, match="unknown UI language 'fr'"):
+        texts("fr")
+
+
+def saved_polygon(studio: Studio, seed: int) -> list:
+    (entry,) = [m for m in studio.gallery.list() if m["seed"] == seed]
+    return entry["request"]["lines"][0]["polygon"]
+
+
+def test_generate_and_edit_share_one_handler(data_dir, fake_engine):
+    import gradio as gr
+
+    from wenchuang.studio.ui import MAX_ROWS, StudioUI
+
+    from .conftest import FakeEngine
+
+    studio = Studio(StudioConfig(data_dir=data_dir))
+    ui = StudioUI(studio, "en", ExampleRenderer(data_dir / "examples"))
+    rows = ["文创"] + [""] * (MAX_ROWS - 1), [None] * MAX_ROWS, [None] * MAX_ROWS
+    params = ["fake", "__default__", 1, 20, 9.0, 1.0, 0.0, 3, 512, 384, "", "", "top-down", False]
+    # generate: the regions drawn on a 256x256 canvas are scaled to the 512x384 image; no base image
+    canvas = canvas_with_boxes(256, 256, [[(10, 20), (110, 20), (110, 60), (10, 60)]])
+    ui.generate(None, "", "", canvas, DRAW_RECTANGLES, 1, *rows[0], *rows[1], *rows[2], *params)
+    polygon = saved_polygon(studio, seed=3)
+    assert polygon[0] == pytest.approx([20, 30], abs=3) and polygon[2] == pytest.approx([220, 90], abs=3)
+    assert FakeEngine.seen[-1] is None
+    # edit: the same rows and canvas, but the canvas image is the one edited, at its own size
+    photo = np.full((256, 256, 3), 90, np.uint8)
+    value = {**canvas, "background": photo}
+    edit_params = [*params[:7], 4, *params[8:]]  # seed 4
+    ui.edit(None, "", "", value, DRAW_RECTANGLES, 1, *rows[0], *rows[1], *rows[2], *edit_params)
+    np.testing.assert_array_equal(FakeEngine.seen[-1], photo)
+    polygon = saved_polygon(studio, seed=4)
+    assert polygon[0] == pytest.approx([10, 20], abs=3) and polygon[2] == pytest.approx([110, 60], abs=3)
+    # edit and remove need an image; more regions than lines is a clear error
+    for run in (
+        lambda: ui.edit(None, "", "", None, DRAW_RECTANGLES, 1, *rows[0], *rows[1], *rows[2], *params),
+        lambda: ui.remove(None, None, DRAW_RECTANGLES, True, *params),
+    ):
+        with pytest.raises(gr.Error, match="Upload an image first"):
+            run()
+    two = canvas_with_boxes(
+        256, 256, [[(10, 20), (110, 20), (110, 60), (10, 60)], [(10, 150), (110, 150), (110, 190), (10, 190)]]
+    )
+    with pytest.raises(gr.Error, match="2 regions are drawn but only 1"):
+        ui.generate(None, "", "", two, DRAW_RECTANGLES, 1, *rows[0], *rows[1], *rows[2], *params)
+    assert len(FakeEngine.seen) == 2

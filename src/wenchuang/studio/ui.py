@@ -4,6 +4,9 @@ Tabs: Generate, Edit text, Remove text, Gallery. One shared engine/model picker 
 parameter panel (official AnyText defaults and ranges). Every run goes through the studio's job
 queue and lands in the gallery, exactly like an API call. Nothing typed in the UI becomes a path:
 models are chosen from the allow-listed models folder, fonts from the registered font names.
+
+The words live in `ui_text` (one zh/en table), what the handlers compute in `ui_logic` (no Gradio);
+here `StudioUI` builds the page, one builder per tab, and its handlers hand the jobs to `Studio`.
 """
 
 from __future__ import annotations
@@ -41,129 +44,9 @@ from wenchuang.studio.ui_logic import (
     translate_for_ui,
     translated_field,
 )
+from wenchuang.studio.ui_text import LANGS, texts, translation_labels
 
-LANGS = ("zh", "en")
 MAX_ROWS = rq.MAX_LINES
-
-# (Chinese, English)
-_T: dict[str, tuple[str, str]] = {
-    "title": (
-        "文创工作室 · 文字精准的文创图像",
-        "Wenchuang Studio · cultural-creative images with exact text",
-    ),
-    "switch": ("[English](/en/)", "[中文](/zh/)"),
-    "local": ("一切都在本机运行，不上传任何数据。", "Everything runs on this machine; nothing is uploaded."),
-    "engine": ("引擎", "Engine"),
-    "auto_engine": (
-        "自动（有 AnyText 权重时用 AnyText，否则 classic）",
-        "auto (AnyText when its weights are ready, else classic)",
-    ),
-    "model": ("模型（来自模型文件夹）", "Model (from the models folder)"),
-    "default_model": ("默认", "default"),
-    "engines_md": ("引擎与模型", "Engines and models"),
-    "tab_generate": ("生成", "Generate"),
-    "tab_edit": ("改字", "Edit text"),
-    "tab_remove": ("去字", "Remove text"),
-    "tab_gallery": ("图库", "Gallery"),
-    "prompt": ("提示词（引号中的文字会被写入图中）", "Prompt (text in quotes is written into the image)"),
-    "prompt_ph": (
-        '例如：一张三星堆青铜面具图案的鼠标垫，上面写着"三星堆"',
-        'e.g. a mouse pad with a bronze mask pattern, with the words "SANXINGDUI"',
-    ),
-    "prompt_en": (
-        "模型用英文提示词（可修改；留空则自动翻译）",
-        "English prompt for the model (editable; empty = translated automatically)",
-    ),
-    "prompt_en_info": (
-        "AnyText 只读英文：中文提示词译成英文后交给模型，引号里的文字不翻译，每个 * 代表一行文字。界面语言不影响它。",
-        "AnyText reads English only: a Chinese prompt is translated for the model; quoted text is never "
-        "translated and each * stands for one text line. The UI language does not change it.",
-    ),
-    "translate": ("翻译 / Translate", "Translate / 翻译"),
-    "tr_model": ("由 {} 翻译", "translated by {}"),
-    "tr_glossary_only": (
-        "仅用术语表翻译（未加载翻译模型），请检查英文",
-        "glossary only (no translation model): check it",
-    ),
-    "tr_terms": ("术语表", "glossary"),
-    "lines": (
-        "文字行（每行对应一个画出的区域，按阅读顺序）",
-        "Text lines (one per drawn region, in reading order)",
-    ),
-    "n_lines": ("行数", "Number of lines"),
-    "line_text": ("第 {} 行", "Line {}"),
-    "font": ("字体", "Font"),
-    "color": ("颜色", "Colour"),
-    "canvas": (
-        "在画布上画出文字位置（每一笔是一个区域）",
-        "Draw where the text goes (one region per stroke)",
-    ),
-    "canvas_edit": (
-        "上传图片，并在要改的文字上涂画（每一笔是一个区域）",
-        "Upload the image and paint over the text to change (one region per stroke)",
-    ),
-    "canvas_remove": ("上传图片，并涂画要去掉的文字", "Upload the image and paint over the text to remove"),
-    "draw_mode": ("区域形状", "Region shape"),
-    "rectangles": ("矩形", "Rectangles"),
-    "strokes": ("自由笔画", "Free strokes"),
-    "reset_canvas": ("清空画布", "Clear canvas"),
-    "run_generate": ("生成", "Generate"),
-    "run_edit": ("改字", "Edit"),
-    "run_remove": ("去字", "Remove"),
-    "remove_all": ("去掉检测到的全部文字", "Remove all detected text"),
-    "results": ("结果", "Results"),
-    "ocr": ("逐行 OCR 检查", "Per-line OCR check"),
-    "debug": ("调试视图（字形、位置、遮罩）", "Debug view (glyphs, positions, masked image)"),
-    "show_debug": ("显示调试视图", "Show debug view"),
-    "params": ("参数", "Parameters"),
-    "image_count": ("图片数量", "Image count"),
-    "steps": ("步数", "Steps"),
-    "guidance": ("引导强度 (CFG)", "Guidance scale (CFG)"),
-    "strength": ("控制强度", "Strength"),
-    "eta": ("eta (DDIM)", "eta (DDIM)"),
-    "seed": ("种子（-1 为随机）", "Seed (-1 = random)"),
-    "randomize": ("🎲 随机种子", "🎲 Random seed"),
-    "width": ("宽度", "Width"),
-    "height": ("高度", "Height"),
-    "extra_prompt": ("附加提示词", "Extra prompt"),
-    "negative_prompt": ("反向提示词", "Negative prompt"),
-    "sort": ("区域排序", "Region order"),
-    "top_down": ("↕ 从上到下", "↕ top-down"),
-    "left_right": ("↔ 从左到右", "↔ left-right"),
-    "revise": ("修正位置（仅 AnyText）", "Revise positions (AnyText only)"),
-    "examples": (
-        "示例（点击载入；预览图由 classic 引擎生成）",
-        "Examples (click to load; previews made by the classic engine)",
-    ),
-    "refresh": ("刷新", "Refresh"),
-    "history": ("历史记录（最新在前）", "History (newest first)"),
-    "details": ("详情", "Details"),
-    "rerun": ("用相同设置重新运行", "Re-run with the same settings"),
-    "download": ("下载这张", "Download this one"),
-    "download_zip": ("打包下载全部显示的图片 (zip)", "Download all shown (zip)"),
-    "select_first": ("请先在图库中选择一张图片。", "Select an image in the gallery first."),
-    "image": ("图", "Image"),
-    "line": ("行", "Line"),
-    "expected": ("应为", "Expected"),
-    "read": ("识别为", "Read"),
-    "confidence": ("置信度", "Confidence"),
-    "erased": ("（已擦除）", "(erased)"),
-    "no_ocr": ("（此结果没有 OCR 检查）", "(no OCR check for this result)"),
-    "queue_full": ("任务队列已满，请 {} 秒后再试。", "The job queue is full; try again in {} s."),
-    "too_fast": ("请求太频繁，请稍后再试。", "Too many requests; please slow down."),
-    "no_image": ("请先上传图片。", "Upload an image first."),
-    "done": (
-        "完成：{} 张图，引擎 {}，种子 {}，用时 {:.2f} 秒。已存入图库：{}",
-        "Done: {} image(s), engine {}, seeds {}, {:.2f} s. Saved to the gallery: {}",
-    ),
-    "ready": ("就绪", "ready"),
-    "not_ready": ("未就绪", "not ready"),
-}
-
-
-def texts(lang: str) -> dict[str, str]:
-    i = 0 if lang == "zh" else 1
-    return {k: v[i] for k, v in _T.items()}
 
 
 def _client(request: gr.Request | None) -> str:
@@ -264,14 +147,12 @@ class StudioUI:
         return list(texts_[:n]), list(fonts[:n]), list(colors[:n])
 
     # -- the English prompt for the model ------------------------------------------------------
-    def _tr_labels(self) -> dict[str, str]:
-        t = self.t
-        return {"model": t["tr_model"], "glossary_only": t["tr_glossary_only"], "terms": t["tr_terms"]}
-
     def translate(self, prompt, n_lines, *line_texts):
         """The Translate button: (English prompt, notes, the new automatic text)."""
         try:
-            text, notes = translate_for_ui(prompt, list(line_texts[: int(n_lines)]), self._tr_labels())
+            text, notes = translate_for_ui(
+                prompt, list(line_texts[: int(n_lines)]), translation_labels(self.t)
+            )
         except WenchuangError as exc:
             raise gr.Error(str(exc)) from None
         return text, notes, text
@@ -280,22 +161,36 @@ class StudioUI:
         """When the prompt is left: fill the English box unless the user has edited it."""
         try:
             out = auto_translation(
-                prompt, current, last_auto, list(line_texts[: int(n_lines)]), self._tr_labels()
+                prompt, current, last_auto, list(line_texts[: int(n_lines)]), translation_labels(self.t)
             )
         except WenchuangError:  # e.g. lines that do not match: shown when the user runs the job
             out = None
         return out if out is not None else (gr.update(), gr.update(), gr.update())
 
-    def generate(self, request: gr.Request, prompt, prompt_en, editor, draw_mode, n_lines, *values):
-        rows, params = values[: 3 * MAX_ROWS], values[3 * MAX_ROWS :]
-        common = self._common(*params)
+    # -- the three design tabs -----------------------------------------------------------------
+    def _canvas(self, editor, draw_mode: str, sort: str, *, need_image: bool, regions: bool = True):
+        """The editor's value -> (background RGB or None, drawn regions in reading order)."""
         try:
             background, mask = editor_parts(editor)
-            regions = regions_from_mask(mask, draw_mode, common["sort_priority"])
-            if background is not None and regions:
-                regions = scale_regions(
-                    regions, (background.shape[1], background.shape[0]), (common["width"], common["height"])
-                )
+            if need_image and background is None:
+                raise gr.Error(self.t["no_image"])
+            return background, regions_from_mask(mask, draw_mode, sort) if regions else []
+        except WenchuangError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def _design(self, mode: str, request, prompt, prompt_en, editor, draw_mode, n_lines, values):
+        """Generate or edit: the prompt, the line rows and the drawn regions become one request.
+
+        Generate draws on a blank canvas whose regions are scaled to the chosen image size; edit
+        needs an uploaded image and sends it with the request."""
+        rows, params = values[: 3 * MAX_ROWS], values[3 * MAX_ROWS :]
+        common = self._common(*params)
+        editing = mode == "edit"
+        background, regions = self._canvas(editor, draw_mode, common["sort_priority"], need_image=editing)
+        if not editing and background is not None and regions:
+            canvas_size = (background.shape[1], background.shape[0])
+            regions = scale_regions(regions, canvas_size, (common["width"], common["height"]))
+        try:
             lines = lines_from_rows(*self._rows(n_lines, rows), regions, prompt or "")
         except WenchuangError as exc:
             raise gr.Error(str(exc)) from None
@@ -305,36 +200,19 @@ class StudioUI:
             "translated_prompt": translated_field(prompt_en),
             "lines": [ln.to_dict() for ln in lines],
         }
-        return self._run(request, data, "generate")
+        return self._run(request, data, mode, image=background if editing else None)
+
+    def generate(self, request: gr.Request, prompt, prompt_en, editor, draw_mode, n_lines, *values):
+        return self._design("generate", request, prompt, prompt_en, editor, draw_mode, n_lines, values)
 
     def edit(self, request: gr.Request, prompt, prompt_en, editor, draw_mode, n_lines, *values):
-        rows, params = values[: 3 * MAX_ROWS], values[3 * MAX_ROWS :]
-        common = self._common(*params)
-        try:
-            background, mask = editor_parts(editor)
-            if background is None:
-                raise gr.Error(self.t["no_image"])
-            regions = regions_from_mask(mask, draw_mode, common["sort_priority"])
-            lines = lines_from_rows(*self._rows(n_lines, rows), regions, prompt or "")
-        except WenchuangError as exc:
-            raise gr.Error(str(exc)) from None
-        data = {
-            **common,
-            "prompt": prompt or "",
-            "translated_prompt": translated_field(prompt_en),
-            "lines": [ln.to_dict() for ln in lines],
-        }
-        return self._run(request, data, "edit", image=background)
+        return self._design("edit", request, prompt, prompt_en, editor, draw_mode, n_lines, values)
 
     def remove(self, request: gr.Request, editor, draw_mode, remove_all, *params):
         common = self._common(*params)
-        try:
-            background, mask = editor_parts(editor)
-            if background is None:
-                raise gr.Error(self.t["no_image"])
-            regions = regions_from_mask(mask, draw_mode, common["sort_priority"]) if not remove_all else []
-        except WenchuangError as exc:
-            raise gr.Error(str(exc)) from None
+        background, regions = self._canvas(
+            editor, draw_mode, common["sort_priority"], need_image=True, regions=not remove_all
+        )
         data = {
             **common,
             "remove_regions": [[list(p) for p in r] for r in regions],
@@ -488,191 +366,212 @@ class StudioUI:
             elem_id=elem_id,
         )
 
-    def build(self) -> gr.Blocks:
+    # -- the page: shared settings, then one builder per tab -------------------------------------
+    def _settings(self) -> tuple[list, Any, Any, Any]:
+        """Engine and model pickers, the engines table and the shared parameter panel.
+
+        Returns (the parameter components in `_common`'s order, width, height, engines table)."""
         t, studio = self.t, self.studio
         # engine readiness is looked up when the page loads, not here: server start stays fast
         engine_choices = [(t["auto_engine"], "")] + [(n, n) for n in registry.engine_names()]
+        with gr.Row():
+            engine = gr.Dropdown(
+                engine_choices, value=studio.config.default_engine or "", label=t["engine"], scale=1
+            )
+            model = gr.Dropdown(
+                [(t["default_model"], "__default__")] + [(m, m) for m in studio.models()],
+                value="__default__",
+                label=t["model"],
+                scale=1,
+            )
+        with gr.Accordion(t["engines_md"], open=False):
+            engines_md = gr.Markdown()
+
+        with gr.Accordion(t["params"], open=False, elem_id="params"):
+            with gr.Row():
+                image_count = gr.Slider(
+                    1, rq.MAX_IMAGE_COUNT, value=4, step=1, label=t["image_count"], elem_id="image-count"
+                )
+                steps = gr.Slider(1, rq.MAX_STEPS, value=20, step=1, label=t["steps"])
+                guidance = gr.Slider(
+                    rq.MIN_GUIDANCE, rq.MAX_GUIDANCE, value=9.0, step=0.1, label=t["guidance"]
+                )
+            with gr.Row():
+                strength = gr.Slider(
+                    rq.MIN_STRENGTH, rq.MAX_STRENGTH, value=1.0, step=0.01, label=t["strength"]
+                )
+                eta = gr.Number(value=0.0, minimum=0.0, maximum=1.0, label=t["eta"])
+                seed = gr.Number(value=-1, minimum=-1, maximum=rq.MAX_SEED, precision=0, label=t["seed"])
+                dice = gr.Button(t["randomize"], size="sm")
+            with gr.Row():
+                width = gr.Slider(
+                    rq.MIN_SIDE, rq.MAX_SIDE, value=512, step=rq.SIDE_MULTIPLE, label=t["width"]
+                )
+                height = gr.Slider(
+                    rq.MIN_SIDE, rq.MAX_SIDE, value=512, step=rq.SIDE_MULTIPLE, label=t["height"]
+                )
+                sort = gr.Radio(
+                    [(t["top_down"], "top-down"), (t["left_right"], "left-right")],
+                    value="top-down",
+                    label=t["sort"],
+                )
+                revise = gr.Checkbox(False, label=t["revise"])
+            extra = gr.Textbox(
+                rq.DEFAULT_EXTRA_PROMPT, label=t["extra_prompt"], max_length=rq.MAX_PROMPT_CHARS
+            )
+            negative = gr.Textbox(
+                rq.DEFAULT_NEGATIVE_PROMPT, label=t["negative_prompt"], max_length=rq.MAX_PROMPT_CHARS
+            )
+        dice.click(lambda: random.SystemRandom().randint(0, 99_999_999), None, seed)
+        params = [
+            engine,
+            model,
+            image_count,
+            steps,
+            guidance,
+            strength,
+            eta,
+            seed,
+            width,
+            height,
+            extra,
+            negative,
+            sort,
+            revise,
+        ]
+        return params, width, height, engines_md
+
+    def _draw_choices(self) -> list[tuple[str, str]]:
+        return [(self.t["rectangles"], DRAW_RECTANGLES), (self.t["strokes"], DRAW_STROKES)]
+
+    def _generate_tab(self, params: list, width, height):
+        """Prompt, English prompt, line rows, a blank canvas to draw on, results and the examples.
+        Returns the examples gallery (filled when the page loads)."""
+        t = self.t
+        with gr.Tab(t["tab_generate"], id="generate"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    prompt = gr.Textbox(
+                        label=t["prompt"],
+                        placeholder=t["prompt_ph"],
+                        lines=2,
+                        max_length=rq.MAX_PROMPT_CHARS,
+                        elem_id="g-prompt",
+                    )
+                    english, translate, notes, last = self._english_prompt("g")
+                    n, line_texts, fonts, colors = self._line_rows("g")
+                    mode = gr.Radio(self._draw_choices(), value=DRAW_RECTANGLES, label=t["draw_mode"])
+                    editor = self._editor(t["canvas"], True, "g-canvas")
+                    with gr.Row():
+                        reset = gr.Button(t["reset_canvas"], size="sm")
+                        run = gr.Button(t["run_generate"], variant="primary", elem_id="g-run")
+                with gr.Column(scale=1):
+                    out = self._results("g")
+            examples = gr.Gallery(
+                label=t["examples"],
+                columns=6,
+                height=420,
+                object_fit="contain",
+                allow_preview=False,
+                elem_id="examples",
+            )
+        reset.click(lambda w, h: blank_canvas(int(w), int(h)), [width, height], editor)
+        for side in (width, height):
+            side.release(lambda w, h: blank_canvas(int(w), int(h)), [width, height], editor)
+        self._wire_translation(prompt, english, translate, notes, last, n, line_texts)
+        inputs = [prompt, english, editor, mode, n, *line_texts, *fonts, *colors, *params]
+        run.click(self.generate, inputs, out, concurrency_limit=4)
+        example_outputs = [
+            prompt,
+            editor,
+            mode,
+            n,
+            width,
+            height,
+            *line_texts,
+            *fonts,
+            *colors,
+            english,
+            notes,
+        ]
+        examples.select(self.load_example, None, example_outputs)
+        return examples
+
+    def _edit_tab(self, params: list) -> None:
+        """Prompt, English prompt, the image to paint over, line rows and results."""
+        t = self.t
+        with gr.Tab(t["tab_edit"], id="edit"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    prompt = gr.Textbox(label=t["prompt"], lines=2, max_length=rq.MAX_PROMPT_CHARS)
+                    english, translate, notes, last = self._english_prompt("e")
+                    editor = self._editor(t["canvas_edit"], False, "e-canvas")
+                    mode = gr.Radio(self._draw_choices(), value=DRAW_RECTANGLES, label=t["draw_mode"])
+                    n, line_texts, fonts, colors = self._line_rows("e")
+                    run = gr.Button(t["run_edit"], variant="primary", elem_id="e-run")
+                with gr.Column(scale=1):
+                    out = self._results("e")
+        self._wire_translation(prompt, english, translate, notes, last, n, line_texts)
+        inputs = [prompt, english, editor, mode, n, *line_texts, *fonts, *colors, *params]
+        run.click(self.edit, inputs, out, concurrency_limit=4)
+
+    def _remove_tab(self, params: list) -> None:
+        """The image to paint over (or: remove all detected text) and results."""
+        t = self.t
+        with gr.Tab(t["tab_remove"], id="remove"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    editor = self._editor(t["canvas_remove"], False, "r-canvas")
+                    mode = gr.Radio(self._draw_choices(), value=DRAW_STROKES, label=t["draw_mode"])
+                    remove_all = gr.Checkbox(False, label=t["remove_all"], elem_id="r-all")
+                    run = gr.Button(t["run_remove"], variant="primary", elem_id="r-run")
+                with gr.Column(scale=1):
+                    out = self._results("r")
+        run.click(self.remove, [editor, mode, remove_all, *params], out, concurrency_limit=4)
+
+    def _gallery_tab(self) -> None:
+        """History (newest first), details, downloads and re-running a saved result."""
+        t = self.t
+        with gr.Tab(t["tab_gallery"], id="gallery") as tab:
+            ids = gr.State([])
+            selected = gr.State(None)
+            with gr.Row():
+                refresh = gr.Button(t["refresh"], size="sm", elem_id="h-refresh")
+                zip_button = gr.Button(t["download_zip"], size="sm")
+                zip_file = gr.File(label=t["download_zip"], interactive=False, height=60)
+            with gr.Row():
+                history = gr.Gallery(
+                    label=t["history"],
+                    columns=5,
+                    height=460,
+                    allow_preview=False,
+                    object_fit="contain",
+                    elem_id="history",
+                )
+                with gr.Column():
+                    details = gr.JSON(label=t["details"])
+                    one_file = gr.File(label=t["download"], interactive=False, height=80)
+                    rerun = gr.Button(t["rerun"], variant="primary")
+            rerun_out = self._results("h")
+        refresh.click(self.history, None, [history, ids])
+        tab.select(self.history, None, [history, ids])
+        history.select(self.select, ids, [selected, details, one_file])
+        rerun.click(self.rerun, selected, rerun_out, concurrency_limit=4)
+        zip_button.click(self.zip_shown, ids, zip_file)
+
+    def build(self) -> gr.Blocks:
+        t, studio = self.t, self.studio
         # delete_cache: every hour, Gradio removes its temporary files older than a day
         with gr.Blocks(title="Wenchuang Studio", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
             with gr.Row():
                 gr.Markdown(f"## {t['title']}\n{t['local']}  ·  {t['switch']}")
-            with gr.Row():
-                engine = gr.Dropdown(
-                    engine_choices, value=studio.config.default_engine or "", label=t["engine"], scale=1
-                )
-                model = gr.Dropdown(
-                    [(t["default_model"], "__default__")] + [(m, m) for m in studio.models()],
-                    value="__default__",
-                    label=t["model"],
-                    scale=1,
-                )
-            with gr.Accordion(t["engines_md"], open=False):
-                engines_md = gr.Markdown()
-
-            with gr.Accordion(t["params"], open=False, elem_id="params"):
-                with gr.Row():
-                    image_count = gr.Slider(
-                        1, rq.MAX_IMAGE_COUNT, value=4, step=1, label=t["image_count"], elem_id="image-count"
-                    )
-                    steps = gr.Slider(1, rq.MAX_STEPS, value=20, step=1, label=t["steps"])
-                    guidance = gr.Slider(
-                        rq.MIN_GUIDANCE, rq.MAX_GUIDANCE, value=9.0, step=0.1, label=t["guidance"]
-                    )
-                with gr.Row():
-                    strength = gr.Slider(
-                        rq.MIN_STRENGTH, rq.MAX_STRENGTH, value=1.0, step=0.01, label=t["strength"]
-                    )
-                    eta = gr.Number(value=0.0, minimum=0.0, maximum=1.0, label=t["eta"])
-                    seed = gr.Number(value=-1, minimum=-1, maximum=rq.MAX_SEED, precision=0, label=t["seed"])
-                    dice = gr.Button(t["randomize"], size="sm")
-                with gr.Row():
-                    width = gr.Slider(
-                        rq.MIN_SIDE, rq.MAX_SIDE, value=512, step=rq.SIDE_MULTIPLE, label=t["width"]
-                    )
-                    height = gr.Slider(
-                        rq.MIN_SIDE, rq.MAX_SIDE, value=512, step=rq.SIDE_MULTIPLE, label=t["height"]
-                    )
-                    sort = gr.Radio(
-                        [(t["top_down"], "top-down"), (t["left_right"], "left-right")],
-                        value="top-down",
-                        label=t["sort"],
-                    )
-                    revise = gr.Checkbox(False, label=t["revise"])
-                extra = gr.Textbox(
-                    rq.DEFAULT_EXTRA_PROMPT, label=t["extra_prompt"], max_length=rq.MAX_PROMPT_CHARS
-                )
-                negative = gr.Textbox(
-                    rq.DEFAULT_NEGATIVE_PROMPT, label=t["negative_prompt"], max_length=rq.MAX_PROMPT_CHARS
-                )
-            dice.click(lambda: random.SystemRandom().randint(0, 99_999_999), None, seed)
-            params = [
-                engine,
-                model,
-                image_count,
-                steps,
-                guidance,
-                strength,
-                eta,
-                seed,
-                width,
-                height,
-                extra,
-                negative,
-                sort,
-                revise,
-            ]
-            draw_choices = [(t["rectangles"], DRAW_RECTANGLES), (t["strokes"], DRAW_STROKES)]
-
+            params, width, height, engines_md = self._settings()
             with gr.Tabs():
-                with gr.Tab(t["tab_generate"], id="generate"):
-                    with gr.Row():
-                        with gr.Column(scale=1):
-                            g_prompt = gr.Textbox(
-                                label=t["prompt"],
-                                placeholder=t["prompt_ph"],
-                                lines=2,
-                                max_length=rq.MAX_PROMPT_CHARS,
-                                elem_id="g-prompt",
-                            )
-                            g_en, g_translate, g_tr_notes, g_tr_last = self._english_prompt("g")
-                            g_n, g_texts, g_fonts, g_colors = self._line_rows("g")
-                            g_mode = gr.Radio(draw_choices, value=DRAW_RECTANGLES, label=t["draw_mode"])
-                            g_editor = self._editor(t["canvas"], True, "g-canvas")
-                            with gr.Row():
-                                g_reset = gr.Button(t["reset_canvas"], size="sm")
-                                g_run = gr.Button(t["run_generate"], variant="primary", elem_id="g-run")
-                        with gr.Column(scale=1):
-                            g_out = self._results("g")
-                    ex_gallery = gr.Gallery(
-                        label=t["examples"],
-                        columns=6,
-                        height=420,
-                        object_fit="contain",
-                        allow_preview=False,
-                        elem_id="examples",
-                    )
-                    g_reset.click(lambda w, h: blank_canvas(int(w), int(h)), [width, height], g_editor)
-                    for side in (width, height):
-                        side.release(lambda w, h: blank_canvas(int(w), int(h)), [width, height], g_editor)
-                    self._wire_translation(g_prompt, g_en, g_translate, g_tr_notes, g_tr_last, g_n, g_texts)
-                    g_inputs = [g_prompt, g_en, g_editor, g_mode, g_n, *g_texts, *g_fonts, *g_colors, *params]
-                    g_run.click(self.generate, g_inputs, g_out, concurrency_limit=4)
-                    ex_gallery.select(
-                        self.load_example,
-                        None,
-                        [
-                            g_prompt,
-                            g_editor,
-                            g_mode,
-                            g_n,
-                            width,
-                            height,
-                            *g_texts,
-                            *g_fonts,
-                            *g_colors,
-                            g_en,
-                            g_tr_notes,
-                        ],
-                    )
-
-                with gr.Tab(t["tab_edit"], id="edit"):
-                    with gr.Row():
-                        with gr.Column(scale=1):
-                            e_prompt = gr.Textbox(label=t["prompt"], lines=2, max_length=rq.MAX_PROMPT_CHARS)
-                            e_en, e_translate, e_tr_notes, e_tr_last = self._english_prompt("e")
-                            e_editor = self._editor(t["canvas_edit"], False, "e-canvas")
-                            e_mode = gr.Radio(draw_choices, value=DRAW_RECTANGLES, label=t["draw_mode"])
-                            e_n, e_texts, e_fonts, e_colors = self._line_rows("e")
-                            e_run = gr.Button(t["run_edit"], variant="primary", elem_id="e-run")
-                        with gr.Column(scale=1):
-                            e_out = self._results("e")
-                    self._wire_translation(e_prompt, e_en, e_translate, e_tr_notes, e_tr_last, e_n, e_texts)
-                    e_run.click(
-                        self.edit,
-                        [e_prompt, e_en, e_editor, e_mode, e_n, *e_texts, *e_fonts, *e_colors, *params],
-                        e_out,
-                        concurrency_limit=4,
-                    )
-
-                with gr.Tab(t["tab_remove"], id="remove"):
-                    with gr.Row():
-                        with gr.Column(scale=1):
-                            r_editor = self._editor(t["canvas_remove"], False, "r-canvas")
-                            r_mode = gr.Radio(draw_choices, value=DRAW_STROKES, label=t["draw_mode"])
-                            r_all = gr.Checkbox(False, label=t["remove_all"], elem_id="r-all")
-                            r_run = gr.Button(t["run_remove"], variant="primary", elem_id="r-run")
-                        with gr.Column(scale=1):
-                            r_out = self._results("r")
-                    r_run.click(self.remove, [r_editor, r_mode, r_all, *params], r_out, concurrency_limit=4)
-
-                with gr.Tab(t["tab_gallery"], id="gallery") as gallery_tab:
-                    ids = gr.State([])
-                    selected = gr.State(None)
-                    with gr.Row():
-                        refresh = gr.Button(t["refresh"], size="sm", elem_id="h-refresh")
-                        zip_btn = gr.Button(t["download_zip"], size="sm")
-                        zip_file = gr.File(label=t["download_zip"], interactive=False, height=60)
-                    with gr.Row():
-                        history = gr.Gallery(
-                            label=t["history"],
-                            columns=5,
-                            height=460,
-                            allow_preview=False,
-                            object_fit="contain",
-                            elem_id="history",
-                        )
-                        with gr.Column():
-                            details = gr.JSON(label=t["details"])
-                            one_file = gr.File(label=t["download"], interactive=False, height=80)
-                            rerun_btn = gr.Button(t["rerun"], variant="primary")
-                    rerun_out = self._results("h")
-                    refresh.click(self.history, None, [history, ids])
-                    gallery_tab.select(self.history, None, [history, ids])
-                    history.select(self.select, ids, [selected, details, one_file])
-                    rerun_btn.click(self.rerun, selected, rerun_out, concurrency_limit=4)
-                    zip_btn.click(self.zip_shown, ids, zip_file)
-
-            demo.load(self.example_previews, None, ex_gallery)
+                examples = self._generate_tab(params, width, height)
+                self._edit_tab(params)
+                self._remove_tab(params)
+                self._gallery_tab()
+            demo.load(self.example_previews, None, examples)
             demo.load(lambda: engines_markdown(studio, t), None, engines_md)
         return demo
 

@@ -117,3 +117,15 @@ def test_eval_fid_report_path_is_checked_before_features_are_computed(tmp_path, 
                          "--report", str(tmp_path))
     assert code == 2 and out == ""
     assert err == f"wenchuang: error: --report: {tmp_path} is a folder; give a file name\n"
+
+
+def test_every_command_group_is_registered():
+    parser = cli.build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)
+    assert {"generate", "edit", "serve", "convert", "eval", "benchmark", "data", "train", "merge", "prompt"} <= commands
+
+
+def test_a_command_module_that_cannot_be_imported_is_an_error_not_a_missing_command(monkeypatch):
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "wenchuang.commands.no_such_area"))
+    with pytest.raises(ModuleNotFoundError, match="wenchuang.commands.no_such_area"):
+        cli.build_parser()

@@ -71,8 +71,6 @@ def test_generate_writes_images_and_metadata(tmp_path, capsys):
 
 
 def test_generate_takes_lines_from_quoted_prompt(tmp_path, capsys):
-    pytest.importorskip("wenchuang.prompts")
-    pytest.importorskip("wenchuang.layout.auto", reason="automatic layout is not in this build yet")
     code, stdout, err = run(
         capsys,
         "generate",

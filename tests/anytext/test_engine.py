@@ -12,8 +12,6 @@ from wenchuang.engines.base import run_request
 from wenchuang.errors import ModelError, RequestError
 from wenchuang.request import DesignRequest, TextLine
 
-pytest.importorskip("wenchuang.layout.glyphs")
-
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tiny_pipe, tmp_path_factory):

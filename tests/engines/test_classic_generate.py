@@ -153,7 +153,6 @@ def test_seeds_and_count_make_different_reproducible_backgrounds():
 
 
 def test_auto_layout_places_lines_without_positions():
-    pytest.importorskip("wenchuang.layout.auto", reason="layout.auto_layout is not in this build yet")
     lines = [TextLine("自动排版"), TextLine("Auto Layout"), TextLine("文创 2024")]
     result = ClassicEngine().generate(DesignRequest(lines=lines, seed=3))
     placed = result.extra["lines"]

@@ -130,7 +130,6 @@ def test_prior_preservation_generates_class_images(tiny_sd, style_images, tmp_pa
 
 
 def test_8bit_adam_falls_back_without_bitsandbytes():
-    pytest.importorskip("torch")
     try:
         import bitsandbytes  # noqa: F401
 

@@ -14,6 +14,7 @@ import numpy as np
 from wenchuang.engines import registry
 from wenchuang.engines.base import run_request
 from wenchuang.errors import RequestError
+from wenchuang.prompts import quoted_texts
 from wenchuang.request import DesignRequest, DesignResult, TextLine, parse_size
 
 
@@ -92,7 +93,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     texts = list(args.text)
     if not texts and args.prompt:
-        texts = _quoted_lines(args.prompt)
+        texts = quoted_texts(args.prompt)
     if not texts and not args.prompt.strip():
         raise RequestError("text", "give at least one --text (or a --prompt with quoted text)")
     polygons = _positions(args.position, len(texts), required=False)
@@ -154,15 +155,6 @@ def _load(path: str) -> np.ndarray:
     from wenchuang.images import load_image
 
     return load_image(path)
-
-
-def _quoted_lines(prompt: str) -> list[str]:
-    """The texts quoted in the prompt (the prompts package's convention), when it is installed."""
-    try:
-        from wenchuang.prompts import parse_prompt
-    except ImportError:
-        return []
-    return list(parse_prompt(prompt).lines)
 
 
 def _positions(boxes: list[str], n_texts: int, required: bool) -> list:

@@ -8,12 +8,16 @@ are placed by `wenchuang.layout.auto`; every image is read back line by line wit
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import numpy as np
 
 from wenchuang.errors import ModelError, RequestError
+from wenchuang.layout.auto import auto_layout
+from wenchuang.ocr import check_lines
+from wenchuang.prompts import is_chinese, parse_prompt, prompt_for_model
 from wenchuang.request import DesignRequest, DesignResult, TextLine
 
 NAME = "anytext"
@@ -57,8 +61,6 @@ def wants_cpu_offload(device: str, choice: bool | None = None) -> bool:
     else on a CUDA device with less than 7 GiB of memory (6 GB cards and smaller)."""
     if choice is not None:
         return bool(choice)
-    import os
-
     env = os.environ.get(OFFLOAD_ENV, "").strip().lower()
     if env:
         if env not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
@@ -87,10 +89,8 @@ def images_per_batch(device: str, choice: int | None = None) -> int:
 
 
 def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return False
+    import torch
+
     return torch.cuda.is_available()
 
 
@@ -149,12 +149,6 @@ class AnyTextEngine:
         lines = list(request.lines)
         if all(line.polygon is not None for line in lines):
             return lines
-        try:
-            from wenchuang.layout.auto import auto_layout
-        except ImportError:
-            raise RequestError(
-                "lines", "every line needs a polygon (automatic layout is not installed)"
-            ) from None
         width, height = request.canvas_size
         return auto_layout(lines, width, height)
 
@@ -223,7 +217,7 @@ class AnyTextEngine:
                 TextLine(line.text, [(x * sx, y * sy) for x, y in line.polygon], line.font, line.color)
                 for line in lines
             ]
-            readings.append(_check_lines(image, scaled))
+            readings.append(check_lines(image, scaled))
         timings["ocr_check"] = time.perf_counter() - start
 
         debug = {
@@ -259,15 +253,7 @@ def _prompt_for_model(request: DesignRequest, texts: list[str]) -> tuple[str, di
             "notes": [],
             "terms": [],
         }
-    from wenchuang.prompts import is_chinese, parse_prompt, prompt_for_model
-
     if not is_chinese(parse_prompt(request.prompt, texts).scene):  # quoted lines may be Chinese
         return request.prompt, None
     _, translation = prompt_for_model(request.prompt, texts)
     return translation.text, translation.to_dict()
-
-
-def _check_lines(image: np.ndarray, lines: list[TextLine]):
-    from wenchuang.ocr import check_lines
-
-    return check_lines(image, lines)

@@ -13,6 +13,7 @@ from wenchuang.prompts.parsing import (
     is_chinese,
     normalise_quotes,
     parse_prompt,
+    quoted_texts,
 )
 from wenchuang.prompts.translate import (
     DEFAULT_TRANSLATOR,
@@ -46,6 +47,7 @@ __all__ = [
     "normalise_quotes",
     "parse_prompt",
     "prompt_for_model",
+    "quoted_texts",
     "translate_prompt",
     "translator_status",
     "user_glossary_path",

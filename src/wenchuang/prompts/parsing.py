@@ -180,6 +180,12 @@ def parse_prompt(prompt: str, explicit_lines: Sequence[str] | None = None) -> Pa
     return ParsedPrompt(scene, explicit, append_placeholders(scene, len(explicit)), notes)
 
 
+def quoted_texts(prompt: str) -> list[str]:
+    """The text lines a prompt quotes, in prompt order (`parse_prompt(prompt).lines`): the one way every
+    entry point (CLI, studio, pipeline) finds them."""
+    return list(parse_prompt(prompt).lines)
+
+
 def check_line_count(n_lines: int, n_positions: int, lines: Sequence[str] | None = None) -> None:
     """Raise one clear `RequestError` when the text lines and the drawn positions disagree.
 

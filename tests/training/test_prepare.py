@@ -187,3 +187,27 @@ def test_prepare_cli_refuses_to_write_into_its_source(crafted, capsys):
     err = capsys.readouterr().err
     assert err == "wenchuang: error: the output folder must differ from the source folder (outputs would replace sources)\n"
     assert {p: p.read_bytes() for p in crafted.rglob("*") if p.is_file()} == before
+
+
+def test_prepare_decodes_with_the_shared_decoder(tmp_path, png_bomb):
+    """Bombs are refused from the header with the studio's message; GIF and TIFF are read by content;
+    transparency becomes white as on every other route."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "bomb.png").write_bytes(png_bomb(20000, 5000))  # 100 Mpx: over prepare's 80 Mpx
+    (src / "renamed.jpg").write_bytes(b"GIF89a" + b"\0" * 64)  # a GIF by content, and a broken one
+    half = Image.new("P", (300, 300), 0)
+    half.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    half.paste(1, (150, 0, 300, 300))
+    half.save(src / "half.gif", transparency=0)  # the left half is transparent
+    Image.fromarray(pattern(8, 300, 300)).save(src / "photo.tif")
+    report = prepare_dataset(src, tmp_path / "dst", PrepareConfig(size=256, watermarks="off"), progress=False)
+    assert [k["source"] for k in report.kept] == ["half.gif", "photo.tif"]
+    assert report.corrupt[0] == {
+        "source": "bomb.png",
+        "error": "image 'bomb.png': 20000x5000 = 100000000 pixels; at most 80000000",
+    }
+    assert report.corrupt[1]["source"] == "renamed.jpg"
+    assert report.corrupt[1]["error"].startswith("image 'renamed.jpg': cannot decode the GIF image")
+    out = np.asarray(Image.open(tmp_path / "dst" / "half.png").convert("RGB"))
+    assert out[128, 20].tolist() == [255, 255, 255] and out[128, 235].tolist() == [200, 30, 30]

@@ -17,7 +17,7 @@ import numpy as np
 from wenchuang.engines import registry
 from wenchuang.engines.base import run_request
 from wenchuang.errors import RequestError
-from wenchuang.prompts import parse_prompt
+from wenchuang.prompts import quoted_texts
 from wenchuang.request import DesignRequest, DesignResult, TextLine
 from wenchuang.studio.config import StudioConfig
 from wenchuang.studio.gallery import Gallery
@@ -208,8 +208,3 @@ def summarize(records: list[dict[str, Any]], result: DesignResult) -> dict[str, 
         "timings": dict(result.timings),
         "warnings": list(result.warnings),
     }
-
-
-def quoted_texts(prompt: str) -> list[str]:
-    """Texts in quotes inside the prompt (the AnyText convention), via wenchuang.prompts."""
-    return list(parse_prompt(prompt).lines)

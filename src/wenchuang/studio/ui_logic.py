@@ -10,8 +10,8 @@ import numpy as np
 
 from wenchuang.errors import RequestError
 from wenchuang.images import flatten_to_rgb
+from wenchuang.prompts import quoted_texts
 from wenchuang.request import DesignResult, TextLine
-from wenchuang.studio.service import quoted_texts
 
 DRAW_RECTANGLES = "rectangles"
 DRAW_STROKES = "strokes"

@@ -9,12 +9,14 @@ it stopped: a resumed run ends in the same state as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -171,3 +173,67 @@ def make_accelerator(mixed_precision: str):
     if state and str(state.get("_mixed_precision", mixed_precision)) != mixed_precision:
         AcceleratorState._reset_state()
     return Accelerator(mixed_precision=mixed_precision)
+
+
+class SteppedTrainer(Protocol):
+    """What `run_steps` needs of a trainer (both `StyleTrainer` and `TextTrainer` are one).
+
+    `config` has max_steps, gradient_accumulation, max_grad_norm, checkpoint_steps and progress."""
+
+    config: Any
+    step: int
+    losses: list[float]
+    accelerator: Any
+    optimizer: torch.optim.Optimizer
+
+    def step_loss(self, micro_step: int) -> torch.Tensor: ...
+
+    def save_checkpoint(self) -> Path: ...
+
+
+def run_steps(
+    trainer: SteppedTrainer,
+    params: list[torch.nn.Parameter],
+    desc: str,
+    callback: Callable[[int, float], None] | None = None,
+    ema: Any = None,
+    after_step: Callable[[], None] | None = None,
+) -> None:
+    """Optimise from `trainer.step` up to `config.max_steps`, the loop both trainers share.
+
+    Each step sums `gradient_accumulation` micro-step losses (micro step ``step * accumulation + a``,
+    so a resumed run draws exactly what an uninterrupted one would), clips the gradients of `params`
+    to `max_grad_norm`, steps the optimiser (and `ema`, when given), then: counts the step, refuses a
+    loss that is not finite, records the loss, shows it, writes a checkpoint every `checkpoint_steps`
+    (not at the last step: the trainer's output follows), runs `after_step()`, then
+    `callback(step, loss)`.
+    """
+    from tqdm import tqdm
+
+    cfg = trainer.config
+    accumulation = cfg.gradient_accumulation
+    with tqdm(total=cfg.max_steps, initial=trainer.step, desc=desc, disable=not cfg.progress) as bar:
+        while trainer.step < cfg.max_steps:
+            total = 0.0
+            for a in range(accumulation):
+                loss = trainer.step_loss(trainer.step * accumulation + a) / accumulation
+                trainer.accelerator.backward(loss)
+                total += float(loss.detach())
+            if cfg.max_grad_norm:
+                trainer.accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            trainer.optimizer.step()
+            trainer.optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.step(params)
+            trainer.step += 1
+            if not math.isfinite(total):
+                raise WenchuangError(f"the loss became {total} at step {trainer.step}; lower the learning rate")
+            trainer.losses.append(total)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.4f}")
+            if cfg.checkpoint_steps and trainer.step % cfg.checkpoint_steps == 0 and trainer.step < cfg.max_steps:
+                trainer.save_checkpoint()
+            if after_step is not None:
+                after_step()
+            if callback is not None:
+                callback(trainer.step, total)

@@ -13,7 +13,6 @@ format, loadable with ``pipe.load_lora_weights(OUT)`` or fused by ``wenchuang me
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -341,8 +340,6 @@ class StyleTrainer:
     def train(self, callback: Callable[[int, float], None] | None = None) -> StyleResult:
         """Run to `max_steps` (from a checkpoint when `resume` is set). `callback(step, loss)` runs
         after every optimisation step."""
-        from tqdm import tqdm
-
         cfg = self.config
         self.resume()
         self.output.mkdir(parents=True, exist_ok=True)
@@ -350,39 +347,12 @@ class StyleTrainer:
         validation: list[Path] = []
         for module in self.modules.values():
             module.train()
-        with tqdm(
-            total=cfg.max_steps, initial=self.step, desc="train style", disable=not cfg.progress
-        ) as bar:
-            while self.step < cfg.max_steps:
-                total = 0.0
-                for a in range(cfg.gradient_accumulation):
-                    loss = (
-                        self.step_loss(self.step * cfg.gradient_accumulation + a) / cfg.gradient_accumulation
-                    )
-                    self.accelerator.backward(loss)
-                    total += float(loss.detach())
-                if cfg.max_grad_norm:
-                    self.accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.step += 1
-                if not math.isfinite(total):
-                    raise WenchuangError(
-                        f"the loss became {total} at step {self.step}; lower the learning rate"
-                    )
-                self.losses.append(total)
-                bar.update(1)
-                bar.set_postfix(loss=f"{total:.4f}")
-                if (
-                    cfg.checkpoint_steps
-                    and self.step % cfg.checkpoint_steps == 0
-                    and self.step < cfg.max_steps
-                ):
-                    self.save_checkpoint()
-                if cfg.validation_prompt and cfg.validation_steps and self.step % cfg.validation_steps == 0:
-                    validation += self.validate()
-                if callback:
-                    callback(self.step, total)
+
+        def validate_when_due() -> None:
+            if cfg.validation_prompt and cfg.validation_steps and self.step % cfg.validation_steps == 0:
+                validation.extend(self.validate())
+
+        common.run_steps(self, params, "train style", callback, after_step=validate_when_due)
         output = self.save_output()
         return StyleResult(
             self.step, self.losses[-1] if self.losses else float("nan"), output, self.losses, validation

@@ -421,42 +421,11 @@ class TextTrainer:
         )  # fmt: skip
 
     def train(self, callback: Callable[[int, float], None] | None = None) -> TextResult:
-        from tqdm import tqdm
-
-        cfg = self.config
+        """Run to `max_steps` (from a checkpoint when `resume` is set). `callback(step, loss)` runs
+        after every optimisation step."""
         self.resume()
         self.output.mkdir(parents=True, exist_ok=True)
-        with tqdm(total=cfg.max_steps, initial=self.step, desc="train text", disable=not cfg.progress) as bar:
-            while self.step < cfg.max_steps:
-                total = 0.0
-                for a in range(cfg.gradient_accumulation):
-                    loss = (
-                        self.step_loss(self.step * cfg.gradient_accumulation + a) / cfg.gradient_accumulation
-                    )
-                    self.accelerator.backward(loss)
-                    total += float(loss.detach())
-                if cfg.max_grad_norm:
-                    self.accelerator.clip_grad_norm_(self.params, cfg.max_grad_norm)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.ema is not None:
-                    self.ema.step(self.params)
-                self.step += 1
-                if not math.isfinite(total):
-                    raise WenchuangError(
-                        f"the loss became {total} at step {self.step}; lower the learning rate"
-                    )
-                self.losses.append(total)
-                bar.update(1)
-                bar.set_postfix(loss=f"{total:.4f}")
-                if (
-                    cfg.checkpoint_steps
-                    and self.step % cfg.checkpoint_steps == 0
-                    and self.step < cfg.max_steps
-                ):
-                    self.save_checkpoint()
-                if callback:
-                    callback(self.step, total)
+        common.run_steps(self, self.params, "train text", callback, ema=self.ema)
         return TextResult(self.step, self.losses[-1], self.save_output(), self.losses)
 
     def save_output(self) -> Path:

@@ -115,3 +115,11 @@ def test_run_parity_over_the_folder(golden2):
     assert skipped == [] and parity_passed(errors)
     assert "edit/latent_final" not in errors and "edit/step1_x_out" in errors
     assert json.dumps(errors)  # plain floats
+
+
+def test_dev_parity_command_recognises_anytext2(golden2, capsys):
+    from wenchuang.cli import main
+
+    assert main(["dev", "parity", str(golden2), "--case", "gen", "--quick"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "gen/em_style_proj_out" in out and "gen/control_uncond_12" in out

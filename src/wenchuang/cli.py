@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "wenchuang.commands.evaluation",  # eval, benchmark
     "wenchuang.commands.training",  # data, train, merge
     "wenchuang.commands.prompts",  # prompt
+    "wenchuang.commands.products",  # product
 )
 
 

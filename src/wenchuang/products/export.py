@@ -275,4 +275,3 @@ def export(
     write_bytes_atomic(out, data)
     result.path = out
     return result
-

@@ -3,8 +3,9 @@
 Coordinates: a design's pixels (its lines' polygons are in the frame of the metadata's ``size``);
 the product in millimetres from the trim's top-left corner (the bleed lies at negative values and
 past the trim size). ``cover`` scales the design to fill the trim plus bleed and crops the rest,
-centring the crop on the text lines when the design has any; ``contain`` fits the whole design
-inside the trim and fills the rest with the colour of the design's border.
+centring the crop on the design's text lines when it has any (when they do not all fit, the crop
+keeps as much text as it can, the larger lines first); ``contain`` fits the whole design inside
+the trim and fills the rest with the colour of the design's border.
 """
 
 from __future__ import annotations
@@ -189,15 +190,49 @@ def place(design: Design, product: Product, *, dpi: int, bleed_mm: float, fit: s
         return Placement(product, dpi, bleed_mm, fit, (iw, ih), scale, origin, border_colour(design.image))
     scale = max(cw / iw, ch / ih)
     win_w, win_h = cw / scale, ch / scale  # the visible window, design pixels
-    cx, cy = iw / 2, ih / 2
-    if design.lines:
-        pts = np.concatenate([line.polygon for line in design.lines])
-        lo, hi = pts.min(axis=0), pts.max(axis=0)
-        cx, cy = (lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2
-    x0 = min(max(cx - win_w / 2, 0.0), iw - win_w)
-    y0 = min(max(cy - win_h / 2, 0.0), ih - win_h)
+    x0, y0 = _window(design, (win_w, win_h), (bleed_mm + product.safe_mm) / scale)
     origin = (-bleed_mm - x0 * scale, -bleed_mm - y0 * scale)
     return Placement(product, dpi, bleed_mm, fit, (iw, ih), scale, origin, (255, 255, 255))
+
+
+def _window(design: Design, size: tuple[float, float], inset: float) -> tuple[float, float]:
+    """Top-left of the crop window (design pixels): centred on the text lines' box when they fit,
+    else where the most text lies in the safe area (the window less `inset` pixels on each side;
+    each line weighted by its area), nearest that centre."""
+    iw, ih = design.size
+    win_w, win_h = size
+    inset = min(inset, win_w / 2 - 1e-6, win_h / 2 - 1e-6)
+    if not design.lines:
+        return (iw - win_w) / 2, (ih - win_h) / 2
+    boxes = np.array([[*line.polygon.min(axis=0), *line.polygon.max(axis=0)] for line in design.lines])
+    lo, hi = boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)
+    centre = (lo + hi) / 2
+
+    def candidates(axis: int, win: float, full: float) -> list[float]:
+        values = [centre[axis] - win / 2]
+        for box in boxes:
+            values += [(box[axis] + box[axis + 2] - win) / 2, box[axis] - inset, box[axis + 2] - win + inset]
+        return sorted({min(max(v, 0.0), full - win) for v in values})
+
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6) * np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
+    best, best_key = None, None
+    for x0 in candidates(0, win_w, iw):
+        for y0 in candidates(1, win_h, ih):
+            ix = np.clip(
+                np.minimum(boxes[:, 2], x0 + win_w - inset) - np.maximum(boxes[:, 0], x0 + inset), 0, None
+            )
+            iy = np.clip(
+                np.minimum(boxes[:, 3], y0 + win_h - inset) - np.maximum(boxes[:, 1], y0 + inset), 0, None
+            )
+            overlap = ix * iy
+            kept = overlap > 0
+            # among equally good windows, the one centred on the lines it keeps
+            focus = (boxes[kept, :2].min(axis=0) + boxes[kept, 2:].max(axis=0)) / 2 if kept.any() else centre
+            shift = float(np.hypot(x0 + win_w / 2 - focus[0], y0 + win_h / 2 - focus[1]))
+            key = (round(float(overlap.sum()) / float(areas.sum()), 6), -shift)
+            if best_key is None or key > best_key:
+                best, best_key = (x0, y0), key
+    return best
 
 
 def _densify(poly: np.ndarray) -> np.ndarray:

@@ -53,6 +53,7 @@ def register(subparsers) -> None:
         "default fp16)",
     )
     dl.set_defaults(handler=cmd_download_anytext)
+    _register_anytext2(convert_sub, download_sub)
 
     dev = subparsers.add_parser("dev", help="developer tools")
     dev_sub = dev.add_subparsers(dest="dev_command", metavar="TOOL", parser_class=type(dev))
@@ -135,3 +136,57 @@ def cmd_dev_parity_anytext2(args) -> int:
             file=sys.stderr,
         )
     return 0 if parity_passed(errors) else 1
+
+
+def _register_anytext2(convert_sub, download_sub) -> None:
+    conv = convert_sub.add_parser(
+        "anytext2",
+        help="official AnyText2 checkpoint (anytext_v2.0.ckpt or .safetensors) -> diffusers pipeline folder",
+        description="Convert the official AnyText2 checkpoint into an AnyText2Pipeline folder. Any missing or "
+        "unexpected key is an error listing them.",
+    )
+    conv.add_argument("checkpoint", metavar="CKPT", help="anytext_v2.0.ckpt or a .safetensors in the official key format")
+    conv.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created)")
+    conv.add_argument("--fp16", action="store_true", help="store the weights in float16 (half the size)")
+    conv.add_argument("--yaml", metavar="YAML", help="official model yaml (default: the released model's numbers)")
+    conv.add_argument(
+        "--tokenizer", metavar="DIR",
+        help="CLIP tokenizer folder; default: clip-vit-large-patch14/ or tokenizer/ beside CKPT, else the HF cache",
+    )
+    conv.set_defaults(handler=cmd_convert_anytext2)
+    dl = download_sub.add_parser(
+        "anytext2",
+        help="download the official AnyText2 weights (ModelScope iic/cv_anytext2; resumable, checksummed)",
+    )
+    dl.add_argument("--to", metavar="DIR", help="target folder (default: $WENCHUANG_HOME/anytext2 or "
+                    "~/.cache/wenchuang/anytext2)")
+    dl.add_argument("--revision", metavar="R", help="revision of the repository")
+    dl.add_argument("--repo", metavar="ID", help="repository id (ModelScope default iic/cv_anytext2; required "
+                    "with --source huggingface)")
+    dl.add_argument("--source", choices=["modelscope", "huggingface"], default="modelscope",
+                    help="where to download from (modelscope needs `pip install modelscope`)")
+    dl.set_defaults(handler=cmd_download_anytext2)
+
+
+def cmd_convert_anytext2(args) -> int:
+    import torch
+
+    from wenchuang.anytext.weights import tokenizer_beside
+    from wenchuang.anytext2.loading import convert_anytext2_checkpoint
+
+    tokenizer = args.tokenizer or tokenizer_beside(Path(args.checkpoint).expanduser().parent)
+    print(f"converting {args.checkpoint} ...", file=sys.stderr)
+    dtype = torch.float16 if args.fp16 else torch.float32
+    convert_anytext2_checkpoint(
+        args.checkpoint, args.out_dir, yaml_path=args.yaml, tokenizer_dir=tokenizer, torch_dtype=dtype
+    )
+    print(f"wrote {args.out_dir} ({'float16' if args.fp16 else 'float32'})")
+    return 0
+
+
+def cmd_download_anytext2(args) -> int:
+    from wenchuang.anytext2.weights import download_weights
+
+    folder = download_weights(args.to, revision=args.revision, repo=args.repo, source=args.source)
+    print(f"AnyText2 weights in {folder}; use --model {folder}")
+    return 0

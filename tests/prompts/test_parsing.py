@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wenchuang.errors import RequestError
-from wenchuang.prompts import check_line_count, is_chinese, parse_prompt
+from wenchuang.prompts import check_line_count, is_chinese, parse_prompt, quoted_texts
 
 # (prompt, lines, prompt with placeholders, scene): 30 museum-shop prompts in every quote style
 MUSEUM_SHOP_PROMPTS = [
@@ -230,3 +230,9 @@ def test_a_prompt_already_in_placeholder_form_is_kept():
     parsed = parse_prompt("a 5*5 grid, words * and *", explicit_lines=["A"])
     assert parsed.prompt_with_placeholders == "a 5*5 grid, words and, that reads * ."
     assert any("removed 2 placeholder" in note for note in parsed.notes)
+
+
+def test_quoted_texts_are_the_parsed_lines():
+    prompt = '海报写着“故宫文创”和「Museum」, don\'t forget "" and \'茶\''
+    assert quoted_texts(prompt) == ["故宫文创", "Museum", "茶"] == parse_prompt(prompt).lines
+    assert quoted_texts("no quotes here") == []

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TOKENIZER = FIXTURES / "tokenizer"  # CLIP's BPE cut to its first 1500 merges (from ../shared/golden)
+TOKENIZER = FIXTURES / "tokenizer"  # CLIP's BPE cut to its first 1500 merges (from tests/golden/tokenizer)
 
 
 def tiny_text_encoder_config():

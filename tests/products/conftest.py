@@ -16,19 +16,27 @@ from wenchuang.cli import main
 
 
 def textured(size: tuple[int, int], seed: int) -> np.ndarray:
-    """Random discs, bars and stripes on a gradient: many distinct corners for feature matching."""
+    """Coloured noise at several scales under random discs, bars and lines: many distinct corners
+    and blobs for feature matching, different for every seed."""
     w, h = size
     rng = np.random.default_rng(seed)
-    img = np.zeros((h, w, 3), np.uint8)
-    img[:] = np.linspace(40, 200, w, dtype=np.uint8)[None, :, None]
-    for _ in range(90):
+    img = np.zeros((h, w, 3), np.float32)
+    for scale in (64, 16, 6):
+        grid = rng.uniform(0, 255, (h // scale + 2, w // scale + 2, 3)).astype(np.float32)
+        img += cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC) / 3
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    for _ in range(60):
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        r = int(rng.integers(4, max(6, w // 12)))
-        if rng.random() < 0.5:
+        r = int(rng.integers(4, max(6, w // 14)))
+        kind = rng.random()
+        if kind < 0.4:
             cv2.circle(img, (x, y), r, colour, -1)
-        else:
+        elif kind < 0.7:
             cv2.rectangle(img, (x, y), (x + r * 2, y + int(rng.integers(3, r + 4))), colour, -1)
+        else:
+            end = (x + int(rng.integers(-3 * r, 3 * r)), y + int(rng.integers(-3 * r, 3 * r)))
+            cv2.line(img, (x, y), end, colour, int(rng.integers(2, 6)))
     return img
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from wenchuang.products import ProductError, get_product, load_products, user_products_path
@@ -78,3 +81,14 @@ def test_bad_user_file_is_one_clear_error(data_home, text, message):
 def test_unknown_product_names_the_known_ones():
     with pytest.raises(ProductError, match=r"unknown product 'keyring'; known: mousepad, bookmark, postcard"):
         get_product("keyring")
+
+
+def test_products_import_no_torch():
+    """Print files and mock-ups are a light layer: the CLI's `product` commands start fast."""
+    code = (
+        "import sys, wenchuang.products, wenchuang.products.mockup, wenchuang.commands.products\n"
+        "print(','.join(m for m in ('torch', 'diffusers', 'transformers', 'gradio') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""

@@ -16,13 +16,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WENCHUANG_ORT_THREADS", "1")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
-try:  # on 2 busy cores, tiny torch models run 20-70x faster single-threaded
-    import torch
-
-    torch.set_num_threads(1)
-except ImportError:  # pragma: no cover
-    torch = None
+torch.set_num_threads(1)  # on 2 busy cores, tiny torch models run 20-70x faster single-threaded
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"  # official AnyText reference data (README.md there)
@@ -73,7 +69,7 @@ def png_bomb() -> Callable[[int, int], bytes]:
 
 
 def pytest_collection_modifyitems(config, items):
-    has_gpu = bool(torch is not None and torch.cuda.is_available())
+    has_gpu = torch.cuda.is_available()
     weights_dir = os.environ.get("WENCHUANG_TEST_WEIGHTS")
     for item in items:
         if "gpu" in item.keywords and not has_gpu:

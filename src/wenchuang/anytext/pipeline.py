@@ -43,7 +43,7 @@ from wenchuang.checkpoints import key_problems, raise_key_problems
 from wenchuang.errors import ModelError, RequestError
 from wenchuang.layout.glyphs import build_text_conditions, revise_position
 from wenchuang.layout.polygons import polygons_from_mask
-from wenchuang.prompts import parse_prompt
+from wenchuang.prompts import parse_prompt, quoted_texts
 from wenchuang.request import (  # the official demo's defaults and limits, defined once
     DEFAULT_EXTRA_PROMPT,
     DEFAULT_NEGATIVE_PROMPT,
@@ -420,7 +420,7 @@ class AnyTextPipeline(DiffusionPipeline):
         given `conditions`. With `revise_positions` each position follows its rendered glyphs.
         """
         if conditions is None:
-            texts = list(texts) if texts is not None else _quoted_texts(prompt)
+            texts = list(texts) if texts is not None else quoted_texts(prompt)
             check_texts(texts)
             if polygons is None and draw_pos is not None:
                 mask = np.asarray(draw_pos)
@@ -591,11 +591,6 @@ def debug_images(conditions: AnyTextConditions, masked: np.ndarray, width: int, 
         "positions": conditions.hint,
         "masked_input": ((masked + 1.0) * 127.5).clip(0, 255).astype(np.uint8),
     }
-
-
-def _quoted_texts(prompt: str) -> list[str]:
-    """The lines a prompt quotes (official convention), via wenchuang.prompts."""
-    return list(parse_prompt(prompt).lines)
 
 
 def _stack(images: Sequence[np.ndarray], size: tuple[int, int]) -> torch.Tensor:

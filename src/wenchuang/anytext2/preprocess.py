@@ -25,7 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageColor, ImageDraw
 
 from wenchuang.layout.fonts import FontSpec, load_font, resolve_font
 from wenchuang.layout.glyphs import insert_spaces
@@ -48,7 +48,7 @@ def parse_color(value) -> tuple[int, int, int]:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("#") and len(text) == 7:
-            return tuple(int(text[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+            return ImageColor.getrgb(text)[:3]  # type: ignore[return-value]
         parts = [p for p in text.replace(" ", ",").split(",") if p]
         value = [int(float(p)) for p in parts]
     rgb = tuple(int(v) for v in value)

@@ -27,8 +27,8 @@ import torch
 
 from wenchuang.anytext.text_embedding import split_chunks, tokenize_prompts
 from wenchuang.anytext.tokenizer import placeholder_token_id
+from wenchuang.prompts import PLACEHOLDER
 
-PLACEHOLDER = "*"
 _QUOTED = re.compile(r'"(.*?)"')
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageColor, ImageDraw
 
 from wenchuang.errors import RequestError
 from wenchuang.layout.fonts import check_text, load_font
@@ -268,8 +268,8 @@ def _place_lines(lines: list[TextLine], width: int, height: int, occupied=()) ->
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
-    value = color.lstrip("#")
-    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+    r, g, b = ImageColor.getrgb(color)[:3]
+    return r, g, b
 
 
 def _luminance(rgb) -> float:

@@ -9,6 +9,9 @@ Routes (OpenAPI docs at ``/docs``):
 - ``GET /api/jobs/{id}``; ``GET /api/engines``;
 - ``GET /api/gallery``, ``GET /api/gallery/{id}``, ``GET /api/gallery/{id}/image``,
   ``POST /api/gallery/{id}/rerun``, ``GET /api/gallery.zip?ids=a,b``.
+- ``GET /api/products``; ``POST /api/products/{name}/export`` (PDF/PNG/TIFF print file) and
+  ``POST /api/products/{name}/mockup`` of a gallery image, ``{"id": ...}``; both are kept with the
+  entry (``exports`` in its metadata), downloaded from ``GET /api/gallery/{id}/exports/{file}``.
 """
 
 from __future__ import annotations
@@ -108,6 +111,44 @@ _TRANSLATE_DOC = {
         },
     }
 }
+
+
+def _json_body_doc(properties: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    schema = {"type": "object", "required": ["id"], "properties": properties, "example": example}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_GALLERY_ID = {"type": "string", "description": "a gallery image id (GET /api/gallery)"}
+_FIT = {"type": "string", "enum": ["cover", "contain"], "default": "cover"}
+_PRODUCT_EXPORT_DOC = _json_body_doc(
+    {
+        "id": _GALLERY_ID,
+        "format": {"type": "string", "enum": ["pdf", "png", "tiff"], "default": "pdf"},
+        "dpi": {
+            "type": "integer",
+            "minimum": 10,
+            "maximum": 1200,
+            "description": "default: the product's (300)",
+        },
+        "bleed_mm": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 20,
+            "description": "default: the product's (3)",
+        },
+        "fit": _FIT,
+        "crop_marks": {"type": "boolean", "default": False},
+    },
+    {"id": "20250101-120000-0123abcd-0", "format": "pdf", "dpi": 300},
+)
+_PRODUCT_MOCKUP_DOC = _json_body_doc(
+    {
+        "id": _GALLERY_ID,
+        "width": {"type": "integer", "minimum": 1024, "maximum": 4096, "default": 1280},
+        "fit": _FIT,
+    },
+    {"id": "20250101-120000-0123abcd-0"},
+)
 
 
 def translate_body(data: Any) -> tuple[str, list[str] | None]:
@@ -361,6 +402,57 @@ def create_app(
         req.validate()
         job = _submit(req.mode, client, req, engine, model)
         return job if isinstance(job, JSONResponse) else await _job_response(job, wait)
+
+    @app.get("/api/products", tags=["products"])
+    def products():
+        """The products (built-in + the data folder's products.toml): sizes, bleed, safe margin, shape."""
+        from wenchuang.studio.products import product_list
+
+        return {"items": product_list()}
+
+    async def _product_work(request: Request, name: str, kind: str) -> Response:
+        from wenchuang.studio import products as studio_products
+
+        client = _client(request)
+        refused = _check_job_rate(client)  # a 300 DPI poster is seconds of CPU: rate it like a job
+        if refused:
+            return refused
+        data, _, _ = await _read_body(request)
+        work = studio_products.export_entry if kind == "export" else studio_products.mockup_entry
+        if isinstance(data, dict) and isinstance(data.get("id"), str) and not ENTRY_ID.match(data["id"]):
+            studio.violations.record(client, "path")
+            return _error(404, "no such image")
+        try:
+            record = await run_in_threadpool(work, studio.gallery, name, data)
+        except KeyError:
+            return _error(404, "no such image")
+        entry_id = data["id"]
+        return {**record, "url": f"/api/gallery/{entry_id}/exports/{record['file']}", "id": entry_id}
+
+    @app.post("/api/products/{name}/export", openapi_extra=_PRODUCT_EXPORT_DOC, tags=["products"])
+    async def product_export(request: Request, name: str):
+        """A print file of a gallery image on product `name`: PDF (MediaBox/BleedBox/TrimBox, sRGB),
+        PNG or TIFF at the product's size plus bleed. Kept with the entry (its `exports`); the answer
+        has the `url` to download it and the `warnings` (text lines near or past the cut, low DPI)."""
+        return await _product_work(request, name, "export")
+
+    @app.post("/api/products/{name}/mockup", openapi_extra=_PRODUCT_MOCKUP_DOC, tags=["products"])
+    async def product_mockup(request: Request, name: str):
+        """A photograph-like mock-up (PNG) of a gallery image on product `name`, kept with the entry."""
+        return await _product_work(request, name, "mockup")
+
+    @app.get("/api/gallery/{entry_id}/exports/{file}", tags=["gallery"])
+    def gallery_export(request: Request, entry_id: str, file: str):
+        """Download one of the print files or mock-ups kept with a gallery entry."""
+        from wenchuang.studio.products import MEDIA_TYPES, export_path
+
+        if _entry_or_404(request, entry_id) is None:
+            return _error(404, "no such file")
+        try:
+            path = export_path(studio.gallery, entry_id, file)
+        except KeyError:
+            return _error(404, "no such file")
+        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix[1:]], filename=file)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():

@@ -5,6 +5,8 @@ Layout (all names generated here; no user string ever becomes a path)::
     gallery/<id>.png          the image
     gallery/<id>.json         metadata: request, seed, engine, model, OCR readings, timings
     gallery/inputs/<run>-image.png, <run>-mask.png   an edit's inputs, so it can be re-run
+    gallery/exports/<id>-<product>-<print|mockup>-<stamp>.<ext>   print files and mock-ups
+                              (studio.products), listed in the entry's metadata under "exports"
 
 An id is ``YYYYMMDD-HHMMSS-<8 hex>-<index>``; anything else is refused before touching the disk.
 """
@@ -107,6 +109,17 @@ class Gallery:
             )
             records.append(json.loads(json.dumps(meta, default=json_default)))
         return records
+
+    def add_export(self, entry_id: str, record: dict[str, Any]) -> None:
+        """Append a print file or mock-up made from this entry (``studio.products``) to its
+        metadata's ``exports``, rewriting the JSON atomically."""
+        path = self.root / f"{check_entry_id(entry_id)}.json"
+        with self._lock:
+            meta = self.metadata(entry_id)
+            meta.setdefault("exports", []).append(record)
+            write_bytes_atomic(
+                path, json.dumps(meta, ensure_ascii=False, indent=1, default=json_default).encode("utf-8")
+            )
 
     # -- reading -------------------------------------------------------------------------------
     def image_path(self, entry_id: str) -> Path:

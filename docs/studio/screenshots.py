@@ -111,6 +111,15 @@ def main() -> int:
             page.locator("#history img").first.click(timeout=30_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(HERE / "gallery_en.jpg"), full_page=True, type="jpeg", quality=80)
+
+            # Products: the newest gallery image on the first product (the mouse pad)
+            page.get_by_role("tab", name="Products").click()
+            page.wait_for_function("document.querySelector('#p-image input').value !== ''", timeout=30_000)
+            page.locator("#p-run").click()
+            page.wait_for_selector("#p-mockup img", timeout=120_000)
+            page.wait_for_selector("#p-file a", timeout=120_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(HERE / "products_en.jpg"), full_page=True, type="jpeg", quality=80)
             browser.close()
     finally:
         server.terminate()

@@ -1,6 +1,6 @@
 """The Gradio UI, in Chinese (``/zh/``) and English (``/en/``); ``/`` picks one from the browser.
 
-Tabs: Generate, Edit text, Remove text, Gallery. One shared engine/model picker and one shared
+Tabs: Generate, Edit text, Remove text, Gallery, Products (mock-up and print file of a gallery image). One shared engine/model picker and one shared
 parameter panel (official AnyText defaults and ranges). Every run goes through the studio's job
 queue and lands in the gallery, exactly like an API call. Nothing typed in the UI becomes a path:
 models are chosen from the allow-listed models folder, fonts from the registered font names.
@@ -252,6 +252,43 @@ class StudioUI:
         path = folder / f"wenchuang-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.zip"
         write_bytes_atomic(path, self.studio.gallery.zip_bytes(ids))
         return str(path)
+
+    # -- products ------------------------------------------------------------------------------
+    def product_sources(self):
+        """The gallery images to choose from (newest first) and the products."""
+        items = self.studio.gallery.list(limit=60)
+        ids = [m["id"] for m in items]
+        return gr.Dropdown(choices=ids, value=ids[0] if ids else None)
+
+    def make_product(self, request: gr.Request, entry_id: str | None, product: str, fmt: str, dpi, fit: str):
+        """A mock-up and a print file of a gallery image, kept with the entry (studio.products)."""
+        from wenchuang.studio import products as studio_products
+
+        studio, t = self.studio, self.t
+        if not entry_id:
+            raise gr.Error(t["p_none"])
+        client = _client(request)
+        if studio.job_limiter.check(client) > 0:
+            studio.violations.record(client, "rate")
+            raise gr.Error(t["too_fast"])
+        try:
+            mock = studio_products.mockup_entry(studio.gallery, product, {"id": entry_id, "fit": fit})
+            printed = studio_products.export_entry(
+                studio.gallery, product, {"id": entry_id, "format": fmt, "dpi": int(dpi), "fit": fit}
+            )
+        except KeyError:
+            raise gr.Error(t["p_none"]) from None
+        except WenchuangError as exc:
+            raise gr.Error(str(exc)) from None
+        exports = studio.gallery.root / "exports"
+        warnings = printed["warnings"]
+        notes = "\n".join(f"- ⚠ {w}" for w in warnings) if warnings else f"✅ {t['p_ok']}"
+        size = f"{printed['pixels'][0]} × {printed['pixels'][1]} px, {printed['dpi']} DPI"
+        return (
+            str(exports / mock["file"]),
+            f"**{printed['file']}** ({size})\n\n{notes}",
+            str(exports / printed["file"]),
+        )
 
     # -- examples ------------------------------------------------------------------------------
     def example_previews(self):
@@ -559,6 +596,37 @@ class StudioUI:
         rerun.click(self.rerun, selected, rerun_out, concurrency_limit=4)
         zip_button.click(self.zip_shown, ids, zip_file)
 
+    def _products_tab(self) -> None:
+        """A gallery image on a product: the mock-up, the warnings about its text, the print file."""
+        from wenchuang.products import load_products
+
+        t = self.t
+        products = [
+            (f"{p.label_zh} {p.label_en} ({p.width_mm:g} × {p.height_mm:g} mm)", p.name)
+            for p in load_products().values()
+        ]
+        with gr.Tab(t["tab_products"], id="products") as tab:
+            with gr.Row():
+                with gr.Column(scale=1):
+                    entry = gr.Dropdown([], label=t["p_image"], elem_id="p-image")
+                    product = gr.Dropdown(
+                        products, value=products[0][1], label=t["p_product"], elem_id="p-product"
+                    )
+                    fmt = gr.Radio(
+                        ["pdf", "png", "tiff"], value="pdf", label=t["p_format"], elem_id="p-format"
+                    )
+                    dpi = gr.Slider(72, 600, value=300, step=1, label=t["p_dpi"], elem_id="p-dpi")
+                    fit = gr.Radio(["cover", "contain"], value="cover", label=t["p_fit"], elem_id="p-fit")
+                    run = gr.Button(t["p_run"], variant="primary", elem_id="p-run")
+                with gr.Column(scale=2):
+                    mockup = gr.Image(label=t["p_mockup"], interactive=False, elem_id="p-mockup")
+                    notes = gr.Markdown(elem_id="p-warnings")
+                    file = gr.File(label=t["p_file"], interactive=False, height=80, elem_id="p-file")
+        tab.select(self.product_sources, None, entry)
+        run.click(
+            self.make_product, [entry, product, fmt, dpi, fit], [mockup, notes, file], concurrency_limit=2
+        )
+
     def build(self) -> gr.Blocks:
         t, studio = self.t, self.studio
         # delete_cache: every hour, Gradio removes its temporary files older than a day
@@ -571,6 +639,7 @@ class StudioUI:
                 self._edit_tab(params)
                 self._remove_tab(params)
                 self._gallery_tab()
+                self._products_tab()
             demo.load(self.example_previews, None, examples)
             demo.load(lambda: engines_markdown(studio, t), None, engines_md)
         return demo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -11,6 +12,7 @@ from wenchuang.errors import WenchuangError
 from wenchuang.training.anyword import (
     AnyWordHeader,
     FilterConfig,
+    balance_counts,
     count_scripts,
     filter_anyword,
     is_watermark_text,
@@ -21,7 +23,7 @@ BOX = [[10, 10], [200, 10], [200, 60], [10, 60]]
 
 
 def line(text, valid=True, **extra):
-    return {"polygon": BOX, "text": text, "language": "Chinese", "valid": valid, **extra}
+    return {"polygon": BOX, "text": text, "language": "Chinese", "valid": valid} | extra
 
 
 def entry(name, lines, **extra):
@@ -89,7 +91,8 @@ def test_helpers():
 
 def test_filter_exact_counts(crafted, tmp_path):
     out = tmp_path / "out" / "filtered.json"
-    stats = filter_anyword(crafted, out, FilterConfig(min_rec_score=0.5), progress=False)
+    per_entry = FilterConfig(min_rec_score=0.5, language="chinese")
+    stats = filter_anyword(crafted, out, per_entry, progress=False)
     assert stats.entries == 12 and stats.kept == 3
     assert stats.as_dict()["dropped"] == {
         "no_annotations": 1,
@@ -124,9 +127,104 @@ def test_filter_switches(crafted, tmp_path):
     )  # fmt: skip
     stats = filter_anyword(crafted, tmp_path / "a.json", loose, progress=False)
     assert stats.kept == 10  # only the empty and the all-invalid entries fail
+    assert loose.balanced and stats.dropped["language_balance"] == 0
+    everything = FilterConfig(**{**loose.__dict__, "balance": False})
+    assert filter_anyword(crafted, tmp_path / "c.json", everything, progress=False).kept == 10
     latin = FilterConfig(language="latin", language_ratio=3.0, check_font=False)
     stats = filter_anyword(crafted, tmp_path / "b.json", latin, progress=False)
     assert stats.kept == 1 and stats.dropped["language_ratio"] == 4
+
+
+def test_default_balance_keeps_the_latin_entry_of_the_crafted_file(crafted, tmp_path):
+    # after the other tests: 3 mainly-Chinese entries and "Hello World 你好" (mainly Latin), 3 / 3 = 1
+    stats = filter_anyword(crafted, tmp_path / "d.json", FilterConfig(min_rec_score=0.5), progress=False)
+    assert stats.kept == 4 and "language_ratio" not in stats.as_dict()["dropped"]
+    assert stats.lines_low_score == 1 and stats.lines_kept == 5
+    kept = json.loads((tmp_path / "d.json").read_text(encoding="utf-8"))["data_list"]
+    assert [e["img_name"] for e in kept] == ["keep_plain.jpg", "latin.jpg", "keep_low_score.jpg", "keep_no_size.jpg"]
+
+
+def generated_mix(path, chinese=600, latin=600, watermarked=300):
+    """An AnyWord file of interleaved Chinese, English and watermarked (a 版权 stamp) entries."""
+    rng = random.Random(5)
+    han = "文创三星堆金沙太阳神鸟青铜面具博物馆古蜀国纵目大立人龙凤纹"
+    entries = []
+    for i in range(max(chinese, latin, watermarked)):
+        if i < chinese:
+            entries.append(entry(f"zh{i}.jpg", [line("".join(rng.sample(han, 4)))]))
+        if i < latin:
+            word = "".join(rng.choice("ABCDEFGHIJKLMNOP") for _ in range(6))
+            entries.append(entry(f"en{i}.jpg", [line(word, language="Latin")]))
+        if i < watermarked:
+            entries.append(entry(f"wm{i}.jpg", [line("青铜纵目"), line("版权所有")]))
+    path.write_text(json.dumps({"data_root": "/d", "data_list": entries}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def kept_names(path):
+    return [e["img_name"] for e in json.loads(path.read_text(encoding="utf-8"))["data_list"]]
+
+
+def test_balance_keeps_every_chinese_entry_and_a_third_as_many_english(tmp_path):
+    src = generated_mix(tmp_path / "mix.json")
+    runs = []
+    for name in ("a.json", "b.json"):
+        stats = filter_anyword(src, tmp_path / name, FilterConfig(), progress=False)
+        runs.append(kept_names(tmp_path / name))
+    assert runs[0] == runs[1]  # the same input and seed give the same output
+    names = runs[0]
+    assert sum(n.startswith("zh") for n in names) == 600 and sum(n.startswith("en") for n in names) == 200
+    assert not any(n.startswith("wm") for n in names) and len(names) == stats.kept == 800
+    assert names == sorted(names, key=lambda n: (int(n[2:-4]), n[:2] == "en"))  # input order kept
+    assert not (tmp_path / "a.json.pass1").exists() and not (tmp_path / "b.json.part").exists()
+    # counts per language at the input and after each step
+    assert stats.as_dict()["languages"] == {
+        "input": {"chinese": 900, "latin": 600, "other": 0},
+        "watermark_text": {"chinese": 600, "latin": 600, "other": 0},
+        "language_balance": {"chinese": 600, "latin": 200, "other": 0},
+    }
+    other_seed = filter_anyword(src, tmp_path / "c.json", FilterConfig(seed=1), progress=False)
+    assert other_seed.kept == 800 and kept_names(tmp_path / "c.json") != names  # another draw of 200
+
+    capped = filter_anyword(src, tmp_path / "t.json", FilterConfig(target_size=400), progress=False)
+    names = kept_names(tmp_path / "t.json")
+    assert capped.kept == 400
+    assert sum(n.startswith("zh") for n in names) == 300 and sum(n.startswith("en") for n in names) == 100
+    assert filter_anyword(src, tmp_path / "u.json", FilterConfig(language_ratio=0), progress=False).kept == 1200
+
+
+def test_balance_counts():
+    assert balance_counts(600, 600, 3, None) == (600, 200)
+    assert balance_counts(600, 100, 3, None) == (600, 100)  # fewer Latin entries than allowed: all
+    assert balance_counts(600, 600, 3, 400) == (300, 100)
+    assert balance_counts(600, 600, 3, 401) == (301, 100)
+    assert balance_counts(90, 600, 3, 400) == (90, 30)  # the ratio holds when Chinese entries run short
+    assert balance_counts(600, 600, 0, None) == (600, 600) and balance_counts(600, 600, 0, 700) == (600, 100)
+    assert balance_counts(0, 50, 3, None) == (0, 0)
+
+
+def test_balanced_mode_drops_entries_without_either_script(tmp_path):
+    src = tmp_path / "digits.json"
+    doc = {"data_list": [entry("n.jpg", [line("2024")]), entry("z.jpg", [line("文创")])]}
+    src.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    stats = filter_anyword(src, tmp_path / "o.json", FilterConfig(), progress=False)
+    assert stats.kept == 1 and stats.as_dict()["dropped"] == {"no_script": 1}
+    assert stats.as_dict()["languages"]["no_script"] == {"chinese": 1, "latin": 0, "other": 0}
+
+
+def test_cli_balance_options(tmp_path, capsys):
+    src = generated_mix(tmp_path / "mix.json", chinese=30, latin=30, watermarked=3)
+    out = tmp_path / "o.json"
+    assert main(["data", "filter-anyword", str(src), str(out), "--quiet", "--target-size", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "entries: 63, kept: 20 (31.7%)" in printed and "dropped language_balance: 40" in printed
+    assert "  language_balance          15         5         0" in printed
+    assert main(["data", "filter-anyword", str(src), str(out), "--quiet", "--per-entry-language", "latin"]) == 0
+    assert "kept: 30 " in capsys.readouterr().out
+    assert main(["data", "filter-anyword", str(src), str(out), "--quiet", "--per-entry-language", "any"]) == 0
+    assert "kept: 60 " in capsys.readouterr().out
+    assert main(["data", "filter-anyword", str(src), str(out), "--quiet", "--language", "chinese"]) == 0
+    assert "kept: 30 " in capsys.readouterr().out
 
 
 def test_check_images_reads_sizes(tmp_path):
@@ -155,8 +253,8 @@ def test_cli(crafted, tmp_path, capsys):
     code = main(["data", "filter-anyword", str(crafted), str(out), "--quiet", "--stats", str(stats_path)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "entries: 12, kept: 3 (25.0%)" in printed and "dropped watermark_text: 1" in printed
-    assert json.loads(stats_path.read_text())["kept"] == 3
+    assert "entries: 12, kept: 4 (33.3%)" in printed and "dropped watermark_text: 1" in printed
+    assert json.loads(stats_path.read_text())["kept"] == 4
     assert main(["data", "filter-anyword", str(tmp_path / "none.json"), str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
 
@@ -170,6 +268,8 @@ def test_cli(crafted, tmp_path, capsys):
         (["--max-chars", "0"], "wenchuang: error: max_chars: must be at least 1, got 0"),
         (["--ratio", "-1"], "wenchuang: error: language_ratio: must be at least 0, got -1.0"),
         (["--ratio", "nan"], "wenchuang: error: language_ratio: must be at least 0, got nan"),
+        (["--target-size", "0"], "wenchuang: error: target_size: must be at least 1, got 0"),
+        (["--target-size", "5", "--per-entry-language", "latin"], "wenchuang: error: target_size: needs the balanced"),
     ],
 )
 def test_cli_bad_options_write_nothing(crafted, tmp_path, capsys, options, message):
@@ -193,4 +293,4 @@ def test_cli_bad_stats_path_is_refused_before_the_output_is_written(crafted, tmp
     assert not out.exists()
     nested = tmp_path / "reports" / "stats.json"  # a missing folder is created
     assert main(["data", "filter-anyword", str(crafted), str(out), "--quiet", "--stats", str(nested)]) == 0
-    assert json.loads(nested.read_text(encoding="utf-8"))["kept"] == 3
+    assert json.loads(nested.read_text(encoding="utf-8"))["kept"] == 4

@@ -106,8 +106,26 @@ def _register_filter(sub) -> None:
     p.add_argument("--no-font-check", action="store_true", help="do not check characters against the font")
     p.add_argument("--min-size", type=int, default=256, help="shorter image side needed (when known)")
     p.add_argument("--check-images", action="store_true", help="read image headers under data_root for sizes")
-    p.add_argument("--language", choices=("chinese", "latin", "any"), default="chinese", help="target script")
-    p.add_argument("--ratio", type=float, default=3.0, help="target script ≥ RATIO × the other (default 3)")
+    p.add_argument(
+        "--ratio",
+        type=float,
+        default=3.0,
+        help="keep every mainly-Chinese entry and mainly-Latin ones up to 1/RATIO of that number "
+        "(default 3; 0 keeps every Latin entry); with --per-entry-language: target script ≥ RATIO × the other",
+    )
+    p.add_argument(
+        "--target-size", type=int, help="at most N entries in all, at the same Chinese:Latin ratio"
+    )
+    p.add_argument("--seed", type=int, default=0, help="which entries the balance keeps (default 0)")
+    p.add_argument(
+        "--per-entry-language",
+        choices=("chinese", "latin", "any"),
+        help="instead of balancing the data set, keep entries whose own text is mainly this script "
+        "(`any`: keep every language, no balance)",
+    )
+    p.add_argument(  # the option's old name
+        "--language", dest="per_entry_language", choices=("chinese", "latin", "any"), help=argparse.SUPPRESS
+    )
     p.add_argument("--stats", help="also write the statistics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_filter_anyword)
@@ -127,8 +145,11 @@ def _filter_anyword(args) -> int:
         check_font=not args.no_font_check,
         min_size=args.min_size,
         check_images=args.check_images,
-        language=None if args.language == "any" else args.language,
+        language=None if args.per_entry_language in (None, "any") else args.per_entry_language,
         language_ratio=args.ratio,
+        balance=args.per_entry_language is None,
+        target_size=args.target_size,
+        seed=args.seed,
     )
     if args.stats:
         check_output_file(args.stats, "--stats")

@@ -11,7 +11,9 @@ entry. Memory stays bounded by the largest single entry, whatever the file size.
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -205,9 +207,32 @@ class AnyWordWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+LANGUAGES = ("chinese", "latin", "other")
+
+
+def entry_language(texts: list[str]) -> str:
+    """'chinese' when the lines hold at least as many Han characters as Latin letters (and some),
+    'latin' when Latin letters outnumber them, 'other' when they hold neither (digits, symbols)."""
+    han = latin = 0
+    for text in texts:
+        h, lat = count_scripts(text)
+        han, latin = han + h, latin + lat
+    if latin > han:
+        return "latin"
+    return "chinese" if han else "other"
+
+
 @dataclass
 class FilterConfig:
-    """What `filter_anyword` keeps. Thresholds set to None switch that test off."""
+    """What `filter_anyword` keeps. Thresholds set to None switch that test off.
+
+    Language: by default the data set is *balanced* (``language=None, balance=True``): every
+    mainly-Chinese entry that passes the other tests is kept, and mainly-Latin ones up to
+    1/`language_ratio` of that number (all of them with ratio 0), chosen at random with `seed`;
+    `target_size` caps the total at the same ratio. ``language="chinese"|"latin"`` applies the old
+    per-entry rule instead (target-script characters ≥ `language_ratio` × the other script's);
+    ``language=None, balance=False`` keeps every language as it comes.
+    """
 
     min_rec_score: float | None = None  # valid lines scoring below become invalid (masked out in training)
     max_wm_score: float | None = 0.5  # entries whose wm_score exceeds this are dropped
@@ -219,8 +244,11 @@ class FilterConfig:
     check_font: bool = True
     min_size: int | None = 256  # shorter image side (from entry width/height, or the image header)
     check_images: bool = False  # read each image's header under data_root for its size
-    language: str | None = "chinese"  # "chinese", "latin" or None
-    language_ratio: float = 3.0  # target-script characters ≥ ratio × other-script characters
+    language: str | None = None  # per-entry rule: "chinese", "latin" or None (balance the data set)
+    language_ratio: float = 3.0  # Chinese : Latin entries (balanced) or target : other script (per entry)
+    balance: bool = True  # with language None: balance Chinese and Latin entries (False: keep all)
+    target_size: int | None = None  # balanced: at most this many entries in all, at the same ratio
+    seed: int = 0  # balanced: which Latin (and, with target_size, Chinese) entries are kept
 
     def __post_init__(self) -> None:
         if self.min_lines < 0:
@@ -231,14 +259,39 @@ class FilterConfig:
             raise RequestError("max_chars", f"must be at least 1, got {self.max_chars}")
         if self.min_size is not None and self.min_size < 0:
             raise RequestError("min_size", f"must be at least 0, got {self.min_size}")
-        if not self.language_ratio >= 0:  # also refuses NaN
+        if not self.language_ratio >= 0 or math.isinf(self.language_ratio):  # also refuses NaN
             raise RequestError("language_ratio", f"must be at least 0, got {self.language_ratio}")
+        if self.language not in (None, "chinese", "latin"):
+            raise RequestError("language", f"must be 'chinese', 'latin' or None, got {self.language!r}")
+        if self.target_size is not None and self.target_size < 1:
+            raise RequestError("target_size", f"must be at least 1, got {self.target_size}")
+        if self.target_size is not None and not self.balanced:
+            raise RequestError("target_size", "needs the balanced mode (no per-entry language rule)")
+
+    @property
+    def balanced(self) -> bool:
+        return self.language is None and self.balance
+
+
+def balance_counts(chinese: int, latin: int, ratio: float, target: int | None) -> tuple[int, int]:
+    """(Chinese, Latin) entries to keep of the `chinese` and `latin` available.
+
+    Every Chinese entry (up to the target's share, ``target - target // (ratio + 1)``) and Latin ones
+    up to ``floor(chinese kept / ratio)`` (no limit with ratio 0), the total never above `target`."""
+    if target is None:
+        keep_c = chinese
+        cap_l = latin if ratio == 0 else math.floor(keep_c / ratio)
+        return keep_c, min(latin, cap_l)
+    keep_c = min(chinese, target if ratio == 0 else target - math.floor(target / (ratio + 1)))
+    cap_l = latin if ratio == 0 else math.floor(keep_c / ratio)
+    return keep_c, max(0, min(latin, cap_l, target - keep_c))
 
 
 # order of the checks = the reason counted for a dropped entry
 DROP_REASONS = (
     "no_annotations", "watermark_score", "watermark_text", "too_few_lines", "too_many_lines",
-    "line_too_long", "missing_glyphs", "image_missing", "image_too_small", "language_ratio",
+    "line_too_long", "missing_glyphs", "image_missing", "image_too_small", "language_ratio", "no_script",
+    "language_balance",
 )  # fmt: skip
 
 
@@ -252,12 +305,29 @@ class FilterStats:
     lines_low_score: int = 0
     size_unknown: int = 0
     missing_chars: Counter = field(default_factory=Counter)
+    languages_in: Counter = field(default_factory=Counter)  # entries per language (`entry_language`)
+    dropped_languages: dict[str, Counter] = field(default_factory=dict)  # reason -> language -> count
+
+    def drop(self, reason: str, language: str) -> None:
+        self.dropped[reason] += 1
+        self.dropped_languages.setdefault(reason, Counter())[language] += 1
+
+    def language_steps(self) -> list[tuple[str, dict[str, int]]]:
+        """Entries per language at the input and left after each step that dropped some."""
+        left = Counter({lang: self.languages_in[lang] for lang in LANGUAGES})
+        steps = [("input", dict(left))]
+        for reason in DROP_REASONS:
+            if self.dropped[reason]:
+                left.subtract(self.dropped_languages.get(reason, Counter()))
+                steps.append((reason, {lang: left[lang] for lang in LANGUAGES}))
+        return steps
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "entries": self.entries,
             "kept": self.kept,
             "dropped": {reason: self.dropped[reason] for reason in DROP_REASONS if self.dropped[reason]},
+            "languages": {step: counts for step, counts in self.language_steps()},
             "lines_in": self.lines_in,
             "lines_kept": self.lines_kept,
             "lines_low_score": self.lines_low_score,
@@ -271,6 +341,10 @@ class FilterStats:
         for reason in DROP_REASONS:
             if self.dropped[reason]:
                 lines.append(f"  dropped {reason}: {self.dropped[reason]}")
+        lines.append("entries per language, at the input and left after each step:")
+        lines.append(f"  {'step':<18}" + "".join(f"{lang:>10}" for lang in LANGUAGES))
+        for step, counts in self.language_steps():
+            lines.append(f"  {step:<18}" + "".join(f"{counts[lang]:>10}" for lang in LANGUAGES))
         lines.append(f"text lines: {self.lines_in} in, {self.lines_kept} kept as valid")
         if self.lines_low_score:
             lines.append(f"  lines marked invalid for a low rec_score: {self.lines_low_score}")
@@ -304,6 +378,7 @@ class AnyWordFilter:
         self.config = config
         self.data_root = data_root
         self.stats = FilterStats()
+        self.language = "other"
         if config.check_font:
             from wenchuang.layout import fonts
 
@@ -311,13 +386,18 @@ class AnyWordFilter:
             self.missing = fonts.missing_characters
 
     def _drop(self, reason: str) -> None:
-        self.stats.dropped[reason] += 1
+        self.stats.drop(reason, self.language)
 
     def __call__(self, entry: dict) -> dict | None:
+        """The cleaned entry, or None (the reason counted); `self.language` is the entry's language."""
         cfg, stats = self.config, self.stats
         stats.entries += 1
         annotations = [a for a in entry.get("annotations") or [] if a.get("polygon")]
         stats.lines_in += len(annotations)
+        self.language = entry_language(
+            [str(a.get("text", "")) for a in annotations if a.get("valid", True) is not False]
+        )
+        stats.languages_in[self.language] += 1
         if not annotations:
             return self._drop("no_annotations")
         wm_score = entry.get("wm_score")
@@ -368,6 +448,8 @@ class AnyWordFilter:
             target, other = (han, latin) if cfg.language == "chinese" else (latin, han)
             if target == 0 or target < cfg.language_ratio * other:
                 return self._drop("language_ratio")
+        elif cfg.balanced and self.language == "other":
+            return self._drop("no_script")
         stats.kept += 1
         stats.lines_kept += len(valid)
         stats.lines_low_score += low
@@ -379,7 +461,13 @@ class AnyWordFilter:
 def filter_anyword(
     in_path: str | Path, out_path: str | Path, config: FilterConfig | None = None, progress: bool = True
 ) -> FilterStats:
-    """Stream `in_path` through the filter into `out_path` (an AnyWord file of the kept entries)."""
+    """Stream `in_path` through the filter into `out_path` (an AnyWord file of the kept entries).
+
+    Balanced mode (the default) takes two passes in flat memory: the first writes the entries that
+    pass the other tests, one JSON line each with its language, to ``OUT.pass1``; the second picks
+    the entries to keep from it by selection sampling (each group's entries are kept with probability
+    still-needed / still-to-come, from a generator seeded with `config.seed`), in input order.
+    """
     from tqdm import tqdm
 
     in_path, out_path = Path(in_path), Path(out_path)
@@ -392,20 +480,69 @@ def filter_anyword(
     entries = iter_anyword(in_path, header)
     first = next(entries, None)  # the keys before data_list are known once the first entry is read
     keep = AnyWordFilter(config, header.data_root)  # a bad --font fails here, before a file is opened
-    writer = AnyWordWriter(out_path, header.before)
+    stats = keep.stats
+    if not config.balanced:
+        writer = AnyWordWriter(out_path, header.before)
+        try:
+            with tqdm(desc="filter", unit=" entries", disable=not progress, mininterval=1.0) as bar:
+                if first is not None:
+                    for entry in _chain(first, entries):
+                        kept = keep(entry)
+                        if kept is not None:
+                            writer.write(kept)
+                        bar.update(1)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close(header.after)
+        return stats
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = out_path.with_name(out_path.name + ".pass1")
+    available: Counter = Counter()
     try:
-        with tqdm(desc="filter", unit=" entries", disable=not progress, mininterval=1.0) as bar:
-            if first is not None:
-                for entry in _chain(first, entries):
-                    kept = keep(entry)
-                    if kept is not None:
-                        writer.write(kept)
-                    bar.update(1)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close(header.after)
-    return keep.stats
+        with open(scratch, "w", encoding="utf-8") as handle:
+            with tqdm(desc="filter", unit=" entries", disable=not progress, mininterval=1.0) as bar:
+                if first is not None:
+                    for entry in _chain(first, entries):
+                        lines, low = stats.lines_kept, stats.lines_low_score
+                        kept = keep(entry)
+                        if kept is not None:  # "c|l <valid lines> <low-score lines> <entry>"
+                            available[keep.language] += 1
+                            counts = f"{stats.lines_kept - lines} {stats.lines_low_score - low} "
+                            handle.write(keep.language[0] + counts + json.dumps(kept, ensure_ascii=False) + "\n")
+                        bar.update(1)
+        wanted = dict(
+            zip(
+                ("chinese", "latin"),
+                balance_counts(available["chinese"], available["latin"], config.language_ratio, config.target_size),
+            )
+        )
+        remaining = {lang: available[lang] for lang in wanted}
+        rngs = {lang: random.Random(config.seed * 2 + i) for i, lang in enumerate(wanted)}
+        writer = AnyWordWriter(out_path, header.before)
+        try:
+            with open(scratch, encoding="utf-8") as handle:
+                for line in tqdm(handle, desc="balance", total=sum(available.values()), disable=not progress):
+                    lang = "chinese" if line[0] == "c" else "latin"
+                    lines, low, text = line[1:].split(" ", 2)
+                    chosen = rngs[lang].random() * remaining[lang] < wanted[lang]
+                    remaining[lang] -= 1
+                    if chosen:
+                        wanted[lang] -= 1
+                        writer.write(json.loads(text))
+                    else:
+                        stats.drop("language_balance", lang)
+                        stats.kept -= 1
+                        stats.lines_kept -= int(lines)
+                        stats.lines_low_score -= int(low)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close(header.after)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return stats
 
 
 def _chain(first: dict, rest: Iterator[dict]) -> Iterator[dict]:

@@ -33,6 +33,7 @@ MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 2000
 MIN_POLYGON_SIDE = 8  # pixels: the shorter side of a region's rotated rectangle
 MAX_INPUT_PIXELS = 4096 * 4096  # an edit's base image before it is resized
+MAX_SELF_CORRECT = 10  # rounds of OCR-checked repair of wrong lines (wenchuang.engines.self_correct)
 
 # --- official defaults --------------------------------------------------------------------------
 DEFAULT_EXTRA_PROMPT = (
@@ -199,6 +200,8 @@ class DesignRequest:
     # English prompt for the model, as shown (and possibly edited) by the user; None = translate
     # `prompt` automatically where it is Chinese (wenchuang.prompts)
     translated_prompt: str | None = None
+    # rounds of OCR-checked repair of the lines read wrong (0 = none; wenchuang.engines.self_correct)
+    self_correct: int = 0
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> DesignRequest:
@@ -222,6 +225,7 @@ class DesignRequest:
         self._check_int("image_count", 1, MAX_IMAGE_COUNT)
         self._check_int("steps", 1, MAX_STEPS)
         self._check_int("seed", -1, MAX_SEED)
+        self._check_int("self_correct", 0, MAX_SELF_CORRECT)
         self._check_float("guidance_scale", MIN_GUIDANCE, MAX_GUIDANCE)
         self._check_float("strength", MIN_STRENGTH, MAX_STRENGTH)
         self._check_float("eta", 0.0, 1.0)
@@ -379,8 +383,11 @@ class DesignResult:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. translated prompt, resized size
 
     def metadata(self, index: int) -> dict[str, Any]:
-        """JSON-safe metadata of image `index`: request, seed, engine, model, OCR readings, timings."""
-        return {
+        """JSON-safe metadata of image `index`: request, seed, engine, model, OCR readings, timings;
+        with self-correction, that image's record of attempts under ``self_correct``."""
+        extra = dict(self.extra)
+        correction = extra.pop("self_correct", None)
+        meta = {
             "request": self.request.to_dict(),
             "seed": self.seeds[index],
             "engine": self.engine,
@@ -388,9 +395,16 @@ class DesignResult:
             "readings": [r.to_dict() for r in self.readings[index]] if index < len(self.readings) else [],
             "timings": dict(self.timings),
             "warnings": list(self.warnings),
-            "extra": dict(self.extra),
+            "extra": extra,
             "size": [int(self.images[index].shape[1]), int(self.images[index].shape[0])],
         }
+        if correction is not None:
+            images = correction.get("images", [])
+            meta["self_correct"] = {
+                **{k: v for k, v in correction.items() if k != "images"},
+                **(images[index] if index < len(images) else {}),
+            }
+        return meta
 
     @property
     def all_lines_passed(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Protocol, runtime_checkable
 
 from wenchuang.request import DesignRequest, DesignResult
@@ -17,8 +18,13 @@ class Engine(Protocol):
 
 
 def run_request(engine: Engine, request: DesignRequest) -> DesignResult:
-    """Validate the request and hand it to the engine's method for its mode."""
+    """Validate the request and hand it to the engine's method for its mode; then, when
+    ``request.self_correct`` > 0, repair the lines the OCR reads wrong (`wenchuang.engines.self_correct`)."""
     request.validate()
-    if request.mode == "generate":
-        return engine.generate(request)
-    return engine.edit(request)
+    start = time.perf_counter()
+    result = engine.generate(request) if request.mode == "generate" else engine.edit(request)
+    if request.self_correct > 0 and request.lines:
+        from wenchuang.engines.self_correct import correct  # noqa: PLC0415 - OCR, only when asked
+
+        result = correct(engine, request, result, first_seconds=time.perf_counter() - start)
+    return result

@@ -1,0 +1,182 @@
+"""Self-correction (`run_request` with `self_correct` > 0) around a garbling engine that wraps the
+classic engine: each line is written wrong with probability p per attempt, decided by the seed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from wenchuang.engines.base import run_request
+from wenchuang.engines.garbling import GarblingEngine, garble
+from wenchuang.engines.self_correct import repair_seed
+from wenchuang.errors import RequestError
+from wenchuang.layout.polygons import polygon_mask
+from wenchuang.ocr import check_lines
+from wenchuang.request import MAX_SELF_CORRECT, DesignRequest, TextLine
+
+BOXES = [
+    [(40, 40), (472, 40), (472, 130), (40, 130)],
+    [(40, 200), (472, 200), (472, 290), (40, 290)],
+    [(40, 360), (472, 360), (472, 460), (40, 460)],
+]
+TEXTS = ["文创工作室", "HELLO 2025", "三星堆博物馆"]
+
+
+def make_request(seed=11, self_correct=0, image_count=1, texts=TEXTS):
+    lines = [TextLine(t, list(b)) for t, b in zip(texts, BOXES)]
+    return DesignRequest(lines=lines, seed=seed, image_count=image_count, self_correct=self_correct)
+
+
+def asked_readings(result, index, texts=TEXTS):
+    lines = [TextLine(t, list(b)) for t, b in zip(texts, BOXES)]
+    return check_lines(result.images[index], lines)
+
+
+def test_garble_changes_one_character_deterministically():
+    a = garble("三星堆博物馆", np.random.default_rng([5, 0]))
+    b = garble("三星堆博物馆", np.random.default_rng([5, 0]))
+    assert a == b and a != "三星堆博物馆" and len(a) == 6
+    assert sum(x != y for x, y in zip(a, "三星堆博物馆")) == 1
+
+
+def test_self_correct_zero_changes_nothing():
+    engine = GarblingEngine(p=0.5)
+    direct = engine.generate(make_request(seed=11))
+    through = run_request(engine, make_request(seed=11, self_correct=0))
+    np.testing.assert_array_equal(direct.images[0], through.images[0])
+    assert "self_correct" not in through.extra and "self_correct" not in through.timings
+    assert [r.to_dict() for r in through.readings[0]] == [r.to_dict() for r in direct.readings[0]]
+    assert engine.calls == 2
+
+
+def test_validation_of_rounds():
+    for bad in (-1, MAX_SELF_CORRECT + 1, True, 2.5):
+        with pytest.raises(RequestError, match="self_correct"):
+            make_request(self_correct=bad).validate()
+    request = make_request(self_correct=MAX_SELF_CORRECT).validate()
+    data = request.to_dict()
+    assert data["self_correct"] == MAX_SELF_CORRECT
+    assert DesignRequest.from_dict(data).self_correct == MAX_SELF_CORRECT
+    assert DesignRequest().self_correct == 0
+
+
+def test_first_attempt_is_the_uncorrected_result_and_only_wrong_lines_change():
+    engine = GarblingEngine(p=0.5)
+    plain = run_request(engine, make_request(seed=1))
+    before = asked_readings(plain, 0)
+    assert not all(r.passed for r in before) and any(r.passed for r in before)  # seed 1: a mix
+
+    fixed = run_request(engine, make_request(seed=1, self_correct=3))
+    record = fixed.extra["self_correct"]["images"][0]
+    repaired = np.zeros(plain.images[0].shape[:2], bool)
+    for j, (line, reading) in enumerate(zip(record["lines"], before)):
+        first = line["attempts"][0]
+        assert (first["attempt"], first["round"], first["seed"]) == (0, 0, 1)
+        assert (first["read"], first["passed"]) == (reading.read, reading.passed)
+        if reading.passed:
+            assert len(line["attempts"]) == 1  # a right line is never edited
+        else:
+            repaired |= polygon_mask(BOXES[j], 512, 512).astype(bool)
+            for attempt in line["attempts"][1:]:
+                assert attempt["seed"] == repair_seed(1, attempt["round"], j)
+                assert set(attempt) >= {"attempt", "seed", "read", "passed"}
+    np.testing.assert_array_equal(fixed.images[0][~repaired], plain.images[0][~repaired])
+    assert not np.array_equal(fixed.images[0], plain.images[0])
+    # the final readings are the OCR of the final image against the asked text
+    final = asked_readings(fixed, 0)
+    assert [r.passed for r in final] == [r.passed for r in fixed.readings[0]]
+    assert [ln["final"]["read"] for ln in record["lines"]] == [r.read for r in final]
+    assert all(r.passed for r in final)
+    assert record["seconds"] > 0 and fixed.timings["self_correct"] > 0
+    assert fixed.extra["self_correct"]["engine_calls"] == 1 + record["repairs"]
+
+
+def test_corrected_result_is_reproducible():
+    engine = GarblingEngine(p=0.5)
+    a = run_request(engine, make_request(seed=11, self_correct=3))
+    b = run_request(engine, make_request(seed=11, self_correct=3))
+    np.testing.assert_array_equal(a.images[0], b.images[0])
+    strip = lambda info: [{k: v for k, v in img.items() if k != "seconds"} for img in info["images"]]  # noqa: E731
+    assert strip(a.extra["self_correct"]) == strip(b.extra["self_correct"])
+
+
+def test_sentence_accuracy_rises_from_1_minus_p_to_1_minus_p_to_the_n_plus_1():
+    p, rounds = 0.5, 2
+    engine = GarblingEngine(p=p)
+    before = after = total = 0
+    for seed in range(100, 116):
+        plain = run_request(engine, make_request(seed=seed))
+        fixed = run_request(engine, make_request(seed=seed, self_correct=rounds))
+        before += sum(r.passed for r in asked_readings(plain, 0))
+        after += sum(r.passed for r in asked_readings(fixed, 0))
+        total += len(TEXTS)
+    assert total == 48
+    # expected 0.5 before and 1 - 0.5^3 = 0.875 after (a stuck round may end a line's repairs early)
+    assert 0.3 <= before / total <= 0.7, before / total
+    assert after / total >= 0.8, after / total
+    assert after / total > before / total + 0.2
+
+
+def test_edit_that_always_fails_ends_after_n_rounds_with_best_attempt_and_warning():
+    rounds = 3
+    engine = GarblingEngine(p=1.0, edit_p=1.0)
+    result = run_request(engine, make_request(seed=21, self_correct=rounds))
+    record = result.extra["self_correct"]["images"][0]
+    assert record["rounds"] == rounds and record["passed"] == 0
+    for line in record["lines"]:
+        attempts = line["attempts"]
+        assert [a["attempt"] for a in attempts] == list(range(rounds + 1))
+        assert not any(a["passed"] for a in attempts)
+        best = max(attempts, key=lambda a: (a["ned"], a["confidence"]))
+        assert line["final"]["read"] == best["read"]
+    assert engine.calls == 1 + rounds * len(TEXTS)
+    assert any("still read wrong" in w for w in result.warnings)
+    assert not result.all_lines_passed
+
+
+class StuckEngine(GarblingEngine):
+    """Repairs always write the same wrong text (its edit ignores the seed)."""
+
+    def edit(self, request):
+        return super().edit(dataclasses.replace(request, seed=0))
+
+
+def test_a_round_that_fixes_nothing_new_stops_early():
+    engine = StuckEngine(p=1.0, edit_p=1.0)
+    result = run_request(engine, make_request(seed=21, self_correct=6))
+    record = result.extra["self_correct"]["images"][0]
+    # round 1 reads something new; round 2 reads exactly the same again -> stop
+    assert record["rounds"] == 2
+    assert engine.calls == 1 + 2 * len(TEXTS)
+
+
+class FailingEditEngine(GarblingEngine):
+    def edit(self, request):
+        raise RequestError("mode", "this engine cannot edit")
+
+
+def test_an_edit_error_is_recorded_and_warned():
+    result = run_request(FailingEditEngine(p=1.0), make_request(seed=21, self_correct=2))
+    line = result.extra["self_correct"]["images"][0]["lines"][0]
+    assert "cannot edit" in line["attempts"][1]["error"]
+    assert any("cannot edit" in w for w in result.warnings)
+
+
+def test_best_of_n_orders_images_and_each_reruns_alone():
+    engine = GarblingEngine(p=0.5)
+    result = run_request(engine, make_request(seed=40, self_correct=1, image_count=4))
+    info = result.extra["self_correct"]["images"]
+    passed = [img["passed"] for img in info]
+    assert passed == sorted(passed, reverse=True)
+    assert sorted(result.seeds) == [40, 41, 42, 43]
+    assert [img["seed"] for img in info] == result.seeds
+    assert [sum(r.passed for r in per) for per in result.readings] == passed
+    # the gallery's re-run: that image's seed, one image, same rounds -> the same final image
+    for index in (0, 3):
+        alone = run_request(engine, make_request(seed=result.seeds[index], self_correct=1))
+        np.testing.assert_array_equal(alone.images[0], result.images[index])
+    meta = result.metadata(2)
+    assert meta["self_correct"]["seed"] == result.seeds[2] == meta["seed"]
+    assert meta["self_correct"]["rounds"] == 1 and "self_correct" not in meta["extra"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wenchuang.errors import ModelError
+from wenchuang.paths import weights_home
 
 DEFAULT_REPO = "Sanster/AnyText"  # Hugging Face mirror of the official release (override with --repo)
 MODELSCOPE_REPO = "iic/cv_anytext_text_generation_editing"
@@ -39,7 +40,7 @@ ENV_VAR = "WENCHUANG_ANYTEXT_MODEL"
 
 
 def default_model_dir() -> Path:
-    return Path(os.environ.get("WENCHUANG_HOME", Path.home() / ".cache" / "wenchuang")) / "anytext"
+    return weights_home("anytext")
 
 
 def how_to_get_weights(where: Path | None = None) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from wenchuang.anytext.weights import ModelLocation, _looks_local, tokenizer_beside
 from wenchuang.anytext2.configs import AnyText2Config
 from wenchuang.errors import ModelError
+from wenchuang.paths import weights_home
 
 MODELSCOPE_REPO = "iic/cv_anytext2"
 CHECKPOINT_NAMES = ("anytext_v2.0.ckpt", "anytext_v2.0.safetensors")
@@ -27,7 +28,7 @@ MODELSCOPE_SKIP = ["nlp_csanmt_translation_zh2en/*", "example_images/*"]
 
 
 def default_model_dir() -> Path:
-    return Path(os.environ.get("WENCHUANG_HOME", Path.home() / ".cache" / "wenchuang")) / "anytext2"
+    return weights_home("anytext2")
 
 
 def how_to_get_weights(where: Path | None = None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wenchuang.errors import WenchuangError
-from wenchuang.prompts.glossary import data_home
+from wenchuang.paths import data_home
 
 BUILTIN_PATH = Path(__file__).resolve().parent / "products.toml"
 USER_FILE_NAME = "products.toml"

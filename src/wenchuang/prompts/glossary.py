@@ -14,12 +14,12 @@ model translates those better than a dictionary, so they are used only on the gl
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from wenchuang.errors import WenchuangError
+from wenchuang.paths import data_home
 
 BUILTIN_PATH = Path(__file__).resolve().parent / "data" / "glossary.toml"
 USER_FILE_NAME = "glossary.toml"
@@ -43,12 +43,6 @@ class Match:
     start: int
     end: int
     entry: Entry
-
-
-def data_home() -> Path:
-    """The data folder: ``$WENCHUANG_HOME`` or ``~/.wenchuang``."""
-    env = os.environ.get("WENCHUANG_HOME", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".wenchuang"
 
 
 def user_glossary_path() -> Path:

@@ -7,17 +7,12 @@ and reads models only from ``models/`` (safetensors only).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wenchuang.paths import data_home
+
 DEFAULT_PORT = 7860
-
-
-def data_home() -> Path:
-    """The data folder: ``$WENCHUANG_HOME`` or ``~/.wenchuang``."""
-    env = os.environ.get("WENCHUANG_HOME", "").strip()
-    return Path(env).expanduser().resolve() if env else (Path.home() / ".wenchuang").resolve()
 
 
 @dataclass

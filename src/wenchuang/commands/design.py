@@ -55,7 +55,9 @@ def register(subparsers) -> None:
 
 def _common(parser: argparse.ArgumentParser, engines: list[str]) -> None:
     parser.add_argument(
-        "--engine", choices=engines, help="engine (default: anytext when its weights are ready, else classic)"
+        "--engine",
+        choices=engines,
+        help="engine (default: the best one whose weights are ready: anytext2, then anytext, then classic)",
     )
     parser.add_argument("--model", metavar="M", help="model folder or name for model engines")
     parser.add_argument(
@@ -68,8 +70,21 @@ def _common(parser: argparse.ArgumentParser, engines: list[str]) -> None:
         metavar="BOX",
         help="where the preceding --text goes: x1,y1,x2,y2 or x1,y1,...,x4,y4 (repeatable)",
     )
-    parser.add_argument("--font", metavar="F", help="font name or TTF/OTF/TTC path for every line")
-    parser.add_argument("--color", metavar="#RRGGBB", help="text colour for every line")
+    parser.add_argument(
+        "--font",
+        action="append",
+        default=[],
+        metavar="F",
+        help="font name or TTF/OTF/TTC path: once for every line, or once per --text in order; anytext2 "
+        "edits also take 'mimic' (imitate the lettering in the line's region) or 'mimic:x1,y1,x2,y2'",
+    )
+    parser.add_argument(
+        "--color",
+        action="append",
+        default=[],
+        metavar="#RRGGBB",
+        help="text colour: once for every line, or once per --text in order",
+    )
     parser.add_argument("--seed", type=int, default=-1, metavar="N", help="random seed (default: random)")
     parser.add_argument("--steps", type=int, default=20, help="sampling steps for model engines (default 20)")
     parser.add_argument(
@@ -97,7 +112,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not texts and not args.prompt.strip():
         raise RequestError("text", "give at least one --text (or a --prompt with quoted text)")
     polygons = _positions(args.position, len(texts), required=False)
-    lines = [TextLine(t, polygon=p, font=args.font, color=args.color) for t, p in zip(texts, polygons)]
+    lines = _lines(args, texts, polygons)
     image = _load(args.image) if args.image else None
     request = DesignRequest(
         mode="generate",
@@ -132,9 +147,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         remove = _positions(args.position, len(args.position), required=True)
     else:
         polygons = _positions(args.position, len(args.text), required=False)
-        lines = [
-            TextLine(t, polygon=p, font=args.font, color=args.color) for t, p in zip(args.text, polygons)
-        ]
+        lines = _lines(args, args.text, polygons)
     request = DesignRequest(
         mode="edit",
         prompt=args.prompt,
@@ -155,6 +168,27 @@ def _load(path: str) -> np.ndarray:
     from wenchuang.images import load_image
 
     return load_image(path)
+
+
+def _lines(args: argparse.Namespace, texts: list[str], polygons: list) -> list[TextLine]:
+    fonts = _per_line(args.font, len(texts), "font")
+    colors = _per_line(args.color, len(texts), "color")
+    return [TextLine(t, polygon=p, font=f, color=c) for t, p, f, c in zip(texts, polygons, fonts, colors)]
+
+
+def _per_line(values: list[str], n_texts: int, flag: str) -> list[str | None]:
+    """--font / --color values for `n_texts` lines: none, one for every line, or one per line in order."""
+    if not values:
+        return [None] * n_texts
+    if len(values) == 1:
+        return values * n_texts
+    if len(values) != n_texts:
+        raise RequestError(
+            flag,
+            f"give one --{flag} for every line or one per --text in order: got {n_texts} text(s) and "
+            f"{len(values)} --{flag} values",
+        )
+    return list(values)
 
 
 def _positions(boxes: list[str], n_texts: int, required: bool) -> list:

@@ -127,10 +127,8 @@ class AnyTextEngine:
         if self._pipe is None:
             import torch
 
-            from wenchuang.anytext.loading import load_pipeline
-
             dtype = torch.float16 if self.fp16 else torch.float32
-            pipe = load_pipeline(self.model, torch_dtype=dtype)
+            pipe = self._load_pipeline(dtype)
             if self.cpu_offload and self.device != "cpu":
                 pipe.enable_model_cpu_offload(device=self.device)
             else:
@@ -145,6 +143,26 @@ class AnyTextEngine:
         return self._run(request)
 
     # ------------------------------------------------------------------ internals
+    def _load_pipeline(self, dtype):
+        from wenchuang.anytext.loading import load_pipeline
+
+        return load_pipeline(self.model, torch_dtype=dtype)
+
+    def _model_options(self, request: DesignRequest, lines: list[TextLine], warnings: list[str]) -> dict[str, Any]:
+        """The pipeline arguments that differ between the models (AnyText: one font for all lines)."""
+        fonts = [line.font for line in lines if line.font]
+        font = fonts[0] if fonts else None
+        if len(set(fonts)) > 1:
+            warnings.append(f"one font per image: all lines use {font}")
+        return {"font": font, "revise_positions": request.revise_positions}
+
+    def _debug_images(self, out) -> dict[str, np.ndarray]:
+        return {
+            "glyphs": (out.debug["glyphs"] * 255).astype(np.uint8),
+            "positions": (out.debug["positions"] * 255).astype(np.uint8),
+            "masked_input": out.debug["masked_input"],
+        }
+
     def _placed_lines(self, request: DesignRequest) -> list[TextLine]:
         lines = list(request.lines)
         if all(line.polygon is not None for line in lines):
@@ -159,23 +177,20 @@ class AnyTextEngine:
         if request.remove_regions or request.remove_all_text or request.mask is not None:
             raise RequestError(
                 "remove_regions",
-                "the anytext engine writes new text into polygons; remove text with the classic engine",
+                f"the {self.name} engine writes new text into polygons; remove text with the classic engine",
             )
         if request.mode == "edit" and not request.lines:
-            raise RequestError("lines", "edit with the anytext engine needs at least one new text line")
+            raise RequestError("lines", f"edit with the {self.name} engine needs at least one new text line")
         timings: dict[str, float] = {}
         start = time.perf_counter()
         pipe = self.pipeline
         timings["load"] = time.perf_counter() - start
 
         lines = self._placed_lines(request)
-        fonts = [line.font for line in lines if line.font]
-        font = fonts[0] if fonts else None
         seeds = request.resolved_seeds()
         generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
         warnings: list[str] = []
-        if len(fonts) > 1 and len(set(fonts)) > 1:
-            warnings.append(f"one font per image: all lines use {font}")
+        options = self._model_options(request, lines, warnings)
 
         model_prompt, translation = _prompt_for_model(request, [line.text for line in lines])
         if translation is not None:
@@ -201,8 +216,7 @@ class AnyTextEngine:
                 extra_prompt=request.extra_prompt,
                 negative_prompt=request.negative_prompt,
                 keep_unmasked=request.keep_unmasked,
-                revise_positions=request.revise_positions,
-                font=font,
+                **options,
             )
             images += list(out.images)
             warnings += [w for w in out.warnings if w not in warnings]  # every batch says the same
@@ -220,16 +234,12 @@ class AnyTextEngine:
             readings.append(check_lines(image, scaled))
         timings["ocr_check"] = time.perf_counter() - start
 
-        debug = {
-            "glyphs": (out.debug["glyphs"] * 255).astype(np.uint8),
-            "positions": (out.debug["positions"] * 255).astype(np.uint8),
-            "masked_input": out.debug["masked_input"],
-        }
+        debug = self._debug_images(out)
         return DesignResult(
             images=images,
             seeds=list(seeds),
             request=request,
-            engine=NAME,
+            engine=self.name,
             model=str(self.model) if self.model else None,
             readings=readings,
             debug=debug,

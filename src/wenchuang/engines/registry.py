@@ -12,7 +12,10 @@ from wenchuang.errors import RequestError
 _ENGINES = {
     "classic": "wenchuang.engines.classic",
     "anytext": "wenchuang.engines.anytext_engine",
+    "anytext2": "wenchuang.engines.anytext2_engine",
 }
+# the default engine: the first of these that is ready (classic always is)
+PREFERENCE = ("anytext2", "anytext", "classic")
 
 
 @dataclass
@@ -81,5 +84,8 @@ def create_engine(name: str, model: str | None = None, **options):
 
 
 def default_engine_name(model: str | None = None) -> str:
-    """`anytext` when its weights are ready, else `classic`."""
-    return "anytext" if engine_status("anytext", model).ready else "classic"
+    """The best engine whose weights are ready: `anytext2`, then `anytext`, then `classic`."""
+    for name in PREFERENCE[:-1]:
+        if engine_status(name, model).ready:
+            return name
+    return PREFERENCE[-1]

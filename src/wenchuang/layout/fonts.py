@@ -19,6 +19,9 @@ from PIL import ImageFont
 from wenchuang.errors import FontError
 
 DEFAULT_FONT = "noto-sans-sc"
+# a line's font "mimic" (or "mimic:x1,y1,x2,y2" / 8 numbers of a quad): imitate lettering already in the
+# uploaded picture, inside the line's own polygon (or that region); only the anytext2 engine can do it
+MIMIC_FONT = "mimic"
 
 # name -> (candidate files, face index); the first file that exists wins
 _SYSTEM_FONTS: dict[str, tuple[tuple[str, ...], int]] = {
@@ -63,10 +66,22 @@ def available_fonts() -> dict[str, FontSpec]:
     return fonts
 
 
+def is_mimic_font(spec) -> bool:
+    """Whether a line's font asks to imitate lettering of the uploaded picture (``mimic[:REGION]``)."""
+    if not isinstance(spec, str):
+        return False
+    spec = spec.strip()
+    return spec == MIMIC_FONT or spec.startswith(MIMIC_FONT + ":")
+
+
 def resolve_font(spec: str | FontSpec | None = None) -> FontSpec:
     """Turn a registry name, a path (optionally ``path#index``) or None (default) into a FontSpec."""
     if isinstance(spec, FontSpec):
         return spec
+    if is_mimic_font(spec):
+        raise FontError(
+            "font", f"{spec.strip()!r} (imitate the lettering of the uploaded picture) needs the anytext2 engine"
+        )
     name = (spec or DEFAULT_FONT).strip()
     registry = available_fonts()
     if name in registry:

@@ -48,6 +48,9 @@ class StyleConfig:
     batch_size: int = 1
     gradient_accumulation: int = 1
     learning_rate: float | None = None  # default: 1e-4 (LoRA) or 2e-6 (DreamBooth)
+    scale_lr: bool = False  # multiply the learning rate by the effective batch
+    lr_scheduler: str = "constant"  # constant | constant_with_warmup | linear | cosine
+    lr_warmup_steps: int = 0
     max_steps: int = 1000
     lora_rank: int = 16
     lora_alpha: float | None = None  # default: the rank
@@ -181,10 +184,9 @@ class StyleTrainer:
         elif cfg.train_text_encoder:
             self.text_encoder.requires_grad_(True)
         if cfg.gradient_checkpointing:
-            self.unet.enable_gradient_checkpointing()
+            common.enable_gradient_checkpointing(self.unet)
             if cfg.train_text_encoder:
-                enable = getattr(self.text_encoder, "activation_checkpointing_enable", None)
-                (enable or self.text_encoder.gradient_checkpointing_enable)()  # transformers 5 renamed it
+                common.enable_gradient_checkpointing(self.text_encoder)
 
         # frozen weights in the mixed-precision dtype, trained weights in float32
         for module in (self.vae, self.unet, self.text_encoder):
@@ -197,20 +199,36 @@ class StyleTrainer:
         self.modules = {"unet": self.unet}
         if cfg.train_text_encoder:
             self.modules["text_encoder"] = self.text_encoder
+        self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+        self.effective_batch = common.effective_batch(cfg.batch_size, cfg.gradient_accumulation, self.world)
         lr = cfg.learning_rate or (1e-4 if cfg.method == "lora" else 2e-6)
+        if cfg.scale_lr:
+            lr *= self.effective_batch
+        self.learning_rate = lr
         params = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
-        optimizer = common.make_optimizer(params, lr, cfg.use_8bit_adam)
-        self.unet, self.text_encoder, self.optimizer = self.accelerator.prepare(
-            self.unet, self.text_encoder, optimizer
+        # only the optimiser goes through accelerate (mixed-precision loss scaling); the models stay
+        # plain modules: run_steps averages the gradients over the processes itself, once per step
+        self.optimizer = self.accelerator.prepare(common.make_optimizer(params, lr, cfg.use_8bit_adam))
+        self.lr_scheduler = common.make_lr_scheduler(
+            self.optimizer, cfg.lr_scheduler, cfg.lr_warmup_steps, cfg.max_steps
         )
-        self.unwrapped = {name: self.accelerator.unwrap_model(m) for name, m in self.modules.items()}
+        self.unwrapped = dict(self.modules)
         self.step = 0
         self.losses: list[float] = []
 
     # ------------------------------------------------------------ data
     def _class_images(self) -> list[tuple[Path, str]]:
+        """The class images, generated first (by the main process; the others wait) when too few."""
         cfg = self.config
         folder = Path(cfg.class_dir)
+        if self.accelerator.is_main_process:
+            self._generate_class_images(folder)
+        common.wait_for_everyone(self.accelerator)
+        have = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        return [(p, cfg.class_prompt) for p in have[: cfg.num_class_images]]
+
+    def _generate_class_images(self, folder: Path) -> None:
+        cfg = self.config
         folder.mkdir(parents=True, exist_ok=True)
         have = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
         missing = cfg.num_class_images - len(have)
@@ -229,16 +247,12 @@ class StyleTrainer:
                 path = folder / f"class-{len(have) + i:05d}.png"
                 image.save(path)
             del pipe
-            have = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-        return [(p, cfg.class_prompt) for p in have[: cfg.num_class_images]]
 
-    def _batch(self, items: list[tuple[Path, str]], indices: list[int], generator: torch.Generator):
-        flips = torch.rand(len(indices), generator=generator) < 0.5
+    def _batch(self, items: list[tuple[Path, str]], indices: list[int], generators: list[torch.Generator]):
+        flips = [bool(torch.rand(1, generator=g) < 0.5) for g in generators]
         pixels = torch.stack(
             [
-                common.load_square_image(
-                    items[i][0], self.config.resolution, bool(flip) and self.config.random_flip
-                )
+                common.load_square_image(items[i][0], self.config.resolution, flip and self.config.random_flip)
                 for i, flip in zip(indices, flips)
             ]
         )
@@ -252,17 +266,23 @@ class StyleTrainer:
         return self.text_encoder(tokens)[0]
 
     def diffusion_loss(
-        self, pixels, captions, generator: torch.Generator, reduce: bool = True
+        self, pixels, captions, generator: torch.Generator | list[torch.Generator], reduce: bool = True
     ) -> torch.Tensor:
-        """Noise-prediction MSE (or v-prediction) for a batch; per-sample losses when not `reduce`."""
+        """Noise-prediction MSE (or v-prediction) for a batch; per-sample losses when not `reduce`.
+
+        `generator`: one per sample (each sample's draws then independent of the batch it is in),
+        or one for the whole batch."""
+        generators = generator if isinstance(generator, list) else [generator] * len(captions)
         with torch.no_grad():
             posterior = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
-            eps = torch.randn(posterior.mean.shape, generator=generator).to(self.device, posterior.mean.dtype)
-            latents = (posterior.mean + posterior.std * eps) * self.vae.config.scaling_factor
+            eps = common.randn_per_sample(posterior.mean.shape[1:], generators)
+            latents = (posterior.mean + posterior.std * eps.to(self.device, posterior.mean.dtype)) * (
+                self.vae.config.scaling_factor
+            )
         latents = latents.float()
-        noise = torch.randn(latents.shape, generator=generator).to(self.device)
+        noise = common.randn_per_sample(latents.shape[1:], generators).to(self.device)
         steps = self.noise_scheduler.config.num_train_timesteps
-        timesteps = torch.randint(0, steps, (latents.shape[0],), generator=generator).to(self.device)
+        timesteps = common.randint_per_sample(steps, generators).to(self.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
         context = self.encode_prompts(captions)
         with self.accelerator.autocast():
@@ -275,17 +295,23 @@ class StyleTrainer:
         return per_sample.mean() if reduce else per_sample
 
     def step_loss(self, micro_step: int) -> torch.Tensor:
+        """The loss of this process's share of micro step `micro_step`'s global batch."""
         cfg = self.config
-        generator = common.step_generator(cfg.seed, micro_step)
-        indices = common.sample_indices(len(self.items), micro_step, cfg.batch_size, cfg.seed)
-        pixels, captions = self._batch(self.items, indices, generator)
+        bs, first = cfg.batch_size, self.rank * cfg.batch_size
+        indices = common.shard_indices(len(self.items), micro_step, bs, cfg.seed, self.rank, self.world)
+        generators = common.sample_generators(cfg.seed, micro_step, first, bs)
+        pixels, captions = self._batch(self.items, indices, generators)
         if not cfg.prior_preservation:
-            return self.diffusion_loss(pixels, captions, generator)
-        class_indices = common.sample_indices(len(self.class_items), micro_step, cfg.batch_size, cfg.seed + 1)
-        class_pixels, class_captions = self._batch(self.class_items, class_indices, generator)
-        per_sample = self.diffusion_loss(
-            torch.cat([pixels, class_pixels]), captions + class_captions, generator, reduce=False
+            return self.diffusion_loss(pixels, captions, generators)
+        class_indices = common.shard_indices(
+            len(self.class_items), micro_step, bs, cfg.seed + 1, self.rank, self.world
         )
+        class_generators = common.sample_generators(cfg.seed, micro_step, first, bs, group=1)
+        class_pixels, class_captions = self._batch(self.class_items, class_indices, class_generators)
+        per_sample = self.diffusion_loss(
+            torch.cat([pixels, class_pixels]), captions + class_captions, generators + class_generators,
+            reduce=False,
+        )  # fmt: skip
         n = len(indices)
         return per_sample[:n].mean() + cfg.prior_loss_weight * per_sample[n:].mean()
 
@@ -304,13 +330,15 @@ class StyleTrainer:
         path = common.find_checkpoint(cfg.resume, self.output / "checkpoints")
         if path is None:
             return  # "latest" with no checkpoint yet: a fresh start
-        self.step, info, _ = common.load_checkpoint(path, self.unwrapped, self.optimizer)
+        self.step, info, _ = common.load_checkpoint(path, self.unwrapped, self.optimizer, self.lr_scheduler)
         self.losses = list(info.get("losses", []))
 
     def save_checkpoint(self) -> Path:
+        info = {"losses": self.losses, "method": self.config.method, "processes": self.world,
+                "effective_batch": self.effective_batch}  # fmt: skip
         return common.save_checkpoint(
-            self.output / "checkpoints", self.step, self.unwrapped, self.optimizer,
-            info={"losses": self.losses, "method": self.config.method}, keep=self.config.checkpoints_total_limit,
+            self.output / "checkpoints", self.step, self.unwrapped, self.optimizer, info=info,
+            keep=self.config.checkpoints_total_limit, scheduler=self.lr_scheduler,
         )  # fmt: skip
 
     def validate(self) -> list[Path]:
@@ -350,13 +378,21 @@ class StyleTrainer:
 
         def validate_when_due() -> None:
             if cfg.validation_prompt and cfg.validation_steps and self.step % cfg.validation_steps == 0:
-                validation.extend(self.validate())
+                if self.accelerator.is_main_process:
+                    validation.extend(self.validate())
+                common.wait_for_everyone(self.accelerator)
 
         common.run_steps(self, params, "train style", callback, after_step=validate_when_due)
-        output = self.save_output()
+        output = self.output_path()
+        if self.accelerator.is_main_process:
+            self.save_output()
+        common.wait_for_everyone(self.accelerator)
         return StyleResult(
             self.step, self.losses[-1] if self.losses else float("nan"), output, self.losses, validation
         )
+
+    def output_path(self) -> Path:
+        return self.output / "pytorch_lora_weights.safetensors" if self.config.method == "lora" else self.output
 
     def save_output(self) -> Path:
         cfg = self.config

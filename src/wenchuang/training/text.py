@@ -57,6 +57,9 @@ class TextConfig:
     batch_size: int = 1
     gradient_accumulation: int = 1
     learning_rate: float = 2e-5
+    scale_lr: bool = False  # multiply the learning rate by the effective batch
+    lr_scheduler: str = "constant"  # constant | constant_with_warmup | linear | cosine
+    lr_warmup_steps: int = 0
     max_steps: int = 1000
     max_lines: int = 5
     max_chars: int = 20
@@ -69,6 +72,8 @@ class TextConfig:
     ema: bool = False
     ema_decay: float = 0.9999
     mixed_precision: str = "no"
+    gradient_checkpointing: bool = False  # the ControlNet's and the frozen UNet's blocks
+    use_8bit_adam: bool = False
     max_grad_norm: float = 1.0
     checkpoint_steps: int = 500
     checkpoints_total_limit: int | None = 3
@@ -253,8 +258,17 @@ class TextTrainer:
             module.to(self.device, dtype=torch.float32)
             params += list(module.parameters())
         self.params = params
-        optimizer = common.make_optimizer(params, cfg.learning_rate, weight_decay=0.0)
+        if cfg.gradient_checkpointing:  # the UNet too: the gradient flows through it to the control
+            common.enable_gradient_checkpointing(self.controlnet)
+            common.enable_gradient_checkpointing(pipe.unet)
+        self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+        self.effective_batch = common.effective_batch(cfg.batch_size, cfg.gradient_accumulation, self.world)
+        self.learning_rate = cfg.learning_rate * (self.effective_batch if cfg.scale_lr else 1)
+        optimizer = common.make_optimizer(params, self.learning_rate, cfg.use_8bit_adam, weight_decay=0.0)
         self.optimizer = self.accelerator.prepare(optimizer)
+        self.lr_scheduler = common.make_lr_scheduler(
+            self.optimizer, cfg.lr_scheduler, cfg.lr_warmup_steps, cfg.max_steps
+        )
         self.ema = None
         if cfg.ema:
             from diffusers.training_utils import EMAModel
@@ -267,9 +281,14 @@ class TextTrainer:
         self.losses: list[float] = []
 
     # ------------------------------------------------------------ loss
-    def samples(self, indices: list[int], generator_seed: int) -> list[TextSample]:
-        rng = random.Random(generator_seed)
-        return [build_sample(*self.items[i], self.config, rng) for i in indices]
+    def samples(self, indices: list[int], generator_seed: int | list[int]) -> list[TextSample]:
+        """The samples of `indices`, rendered with one random.Random per sample (a list of seeds) or
+        one shared by all (one seed)."""
+        if isinstance(generator_seed, list):
+            rngs = [random.Random(s) for s in generator_seed]
+        else:
+            rngs = [random.Random(generator_seed)] * len(indices)
+        return [build_sample(*self.items[i], self.config, rng) for i, rng in zip(indices, rngs)]
 
     def context(self, samples: list[TextSample]) -> torch.Tensor:
         from wenchuang.anytext.text_embedding import embed_glyph_lines, encode_prompt
@@ -284,9 +303,14 @@ class TextTrainer:
         )  # fmt: skip
 
     def loss(
-        self, samples: list[TextSample], generator: torch.Generator, parts: dict | None = None
+        self,
+        samples: list[TextSample],
+        generator: torch.Generator | list[torch.Generator],
+        parts: dict | None = None,
     ) -> torch.Tensor:
+        """The mean loss of `samples`; `generator` is one per sample or one for the batch."""
         cfg, pipe = self.config, self.pipe
+        generators = generator if isinstance(generator, list) else [generator] * len(samples)
         n_max = max(1, max(len(s.texts) for s in samples))
         size = cfg.resolution
 
@@ -303,17 +327,15 @@ class TextTrainer:
         scaling = pipe.vae.config.scaling_factor
         with torch.no_grad():
             posterior = pipe.vae.encode(pixels.to(self.dtype)).latent_dist
-            eps = torch.randn(posterior.mean.shape, generator=generator).to(self.device, posterior.mean.dtype)
-            latents = ((posterior.mean + posterior.std * eps) * scaling).float()
+            eps = common.randn_per_sample(posterior.mean.shape[1:], generators)
+            latents = ((posterior.mean + posterior.std * eps.to(self.device, posterior.mean.dtype)) * scaling).float()
             masked_post = pipe.vae.encode(masked.to(self.dtype)).latent_dist
-            eps = torch.randn(masked_post.mean.shape, generator=generator).to(
-                self.device, masked_post.mean.dtype
-            )
-            masked_latents = ((masked_post.mean + masked_post.std * eps) * scaling).float()
-        noise = torch.randn(latents.shape, generator=generator).to(self.device)
-        timesteps = torch.randint(
-            0, self.noise_scheduler.config.num_train_timesteps, (len(samples),), generator=generator
-        )
+            eps = common.randn_per_sample(masked_post.mean.shape[1:], generators)
+            masked_latents = (
+                (masked_post.mean + masked_post.std * eps.to(self.device, masked_post.mean.dtype)) * scaling
+            ).float()
+        noise = common.randn_per_sample(latents.shape[1:], generators).to(self.device)
+        timesteps = common.randint_per_sample(self.noise_scheduler.config.num_train_timesteps, generators)
         timesteps = timesteps.to(self.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
 
@@ -379,11 +401,13 @@ class TextTrainer:
         return out / counts.clamp(min=1)
 
     def step_loss(self, micro_step: int) -> torch.Tensor:
+        """The loss of this process's share of micro step `micro_step`'s global batch."""
         cfg = self.config
-        generator = common.step_generator(cfg.seed, micro_step)
-        indices = common.sample_indices(len(self.items), micro_step, cfg.batch_size, cfg.seed)
-        samples = self.samples(indices, int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        return self.loss(samples, generator)
+        bs = cfg.batch_size
+        indices = common.shard_indices(len(self.items), micro_step, bs, cfg.seed, self.rank, self.world)
+        generators = common.sample_generators(cfg.seed, micro_step, self.rank * bs, bs)
+        seeds = [int(torch.randint(0, 2**31 - 1, (1,), generator=g)) for g in generators]
+        return self.loss(self.samples(indices, seeds), generators)
 
     @torch.no_grad()
     def eval_loss(self, seed: int = 1234, parts: dict | None = None) -> float:
@@ -399,7 +423,7 @@ class TextTrainer:
         path = common.find_checkpoint(cfg.resume, self.output / "checkpoints")
         if path is None:
             return
-        self.step, info, extra = common.load_checkpoint(path, self.modules, self.optimizer)
+        self.step, info, extra = common.load_checkpoint(path, self.modules, self.optimizer, self.lr_scheduler)
         self.losses = list(info.get("losses", []))
         if self.ema is not None:
             if not extra:
@@ -411,13 +435,14 @@ class TextTrainer:
             self.ema.optimization_step = int(info.get("ema_step", self.step))
 
     def save_checkpoint(self) -> Path:
-        extra, info = None, {"losses": self.losses}
+        extra = None
+        info = {"losses": self.losses, "processes": self.world, "effective_batch": self.effective_batch}
         if self.ema is not None:
             extra = {f"ema.{i}": p for i, p in enumerate(self.ema.shadow_params)}
             info["ema_step"] = int(self.ema.optimization_step)
         return common.save_checkpoint(
             self.output / "checkpoints", self.step, self.modules, self.optimizer, extra_state=extra, info=info,
-            keep=self.config.checkpoints_total_limit,
+            keep=self.config.checkpoints_total_limit, scheduler=self.lr_scheduler,
         )  # fmt: skip
 
     def train(self, callback: Callable[[int, float], None] | None = None) -> TextResult:
@@ -426,7 +451,10 @@ class TextTrainer:
         self.resume()
         self.output.mkdir(parents=True, exist_ok=True)
         common.run_steps(self, self.params, "train text", callback, ema=self.ema)
-        return TextResult(self.step, self.losses[-1], self.save_output(), self.losses)
+        if self.accelerator.is_main_process:
+            self.save_output()
+        common.wait_for_everyone(self.accelerator)
+        return TextResult(self.step, self.losses[-1], self.output, self.losses)
 
     def save_output(self) -> Path:
         """The AnyText pipeline with the trained (or, with EMA, the averaged) modules."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from wenchuang.studio.config import StudioConfig
@@ -69,3 +70,54 @@ def test_type_draw_generate_and_see_ocr_check(browser, data_dir):
     assert len(saved) == 2 and saved[0]["source"] == "ui"
     (x1, y1), _, (x2, y2), _ = saved[0]["request"]["lines"][0]["polygon"]
     assert 60 < x1 < 220 and x2 - x1 > 100 and 100 < y1 < 250 and y2 - y1 > 20  # the drawn stroke
+
+
+def pick_font(page, row: str, font: str) -> None:
+    page.locator(f"#{row} input[role=combobox]").click()
+    page.get_by_role("option", name=font, exact=True).click()
+
+
+def pick_color(page, picker: str, hex_color: str) -> None:
+    page.locator(f"#{picker} button.dialog-button").click()
+    field = page.locator(f"#{picker} .color-picker input[type=text]")
+    field.fill(hex_color)
+    field.press("Enter")
+    page.locator(f"#{picker} span[data-testid=block-info]").click()  # close the picker
+
+
+@pytest.mark.slow
+def test_pick_a_font_and_a_colour_for_one_line(browser, data_dir):
+    cfg = StudioConfig(data_dir=data_dir, render_examples=False, default_engine="classic")
+    with LiveServer(cfg) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.goto(url + "/en/")
+        page.locator("#g-line-0 textarea, #g-line-0 input").first.fill("文创", timeout=30_000)
+        page.locator("#g-line-1 textarea, #g-line-1 input").first.fill("ART")
+        pick_font(page, "g-font-0", "noto-sans-tc")
+        pick_color(page, "g-color-0", "#d01010")
+        draw_stroke(page, "g-canvas", 0.2, 0.2, 0.4)
+        draw_stroke(page, "g-canvas", 0.2, 0.65, 0.4)
+        page.locator("#params").get_by_text("Parameters").click()
+        count = page.locator("#image-count input[type=number]")
+        count.fill("1")
+        count.press("Tab")
+        page.locator("#g-run").click()
+        page.wait_for_selector("#g-ocr table", timeout=30_000)
+        page.close()
+    saved = [json.loads(p.read_text()) for p in sorted((data_dir / "gallery").glob("*.json"))]
+    assert len(saved) == 1
+    first, second = saved[0]["request"]["lines"]
+    assert (first["text"], first["font"], first["color"]) == ("文创", "noto-sans-tc", "#d01010")
+    assert (second["text"], second["font"], second["color"]) == ("ART", "noto-sans-sc", None)
+    # the red ink is in the first line's region only
+    from wenchuang.images import load_image
+
+    image = load_image(data_dir / "gallery" / f"{saved[0]['id']}.png").astype(int)
+
+    def nearest_red(polygon) -> int:
+        xs, ys = [int(p[0]) for p in polygon], [int(p[1]) for p in polygon]
+        region = image[min(ys) : max(ys), min(xs) : max(xs)]
+        return int(np.abs(region - [0xD0, 0x10, 0x10]).sum(axis=2).min())
+
+    assert nearest_red(first["polygon"]) < 30 and nearest_red(second["polygon"]) > 100
+

@@ -25,7 +25,7 @@ from wenchuang import request as rq
 from wenchuang.engines import registry
 from wenchuang.errors import WenchuangError
 from wenchuang.images import write_bytes_atomic
-from wenchuang.layout.fonts import DEFAULT_FONT, available_fonts
+from wenchuang.layout.fonts import DEFAULT_FONT, MIMIC_FONT, available_fonts
 from wenchuang.studio.examples import ExampleRenderer
 from wenchuang.studio.jobs import QueueFull
 from wenchuang.studio.service import Studio
@@ -337,15 +337,17 @@ class StudioUI:
                 )
                 font_boxes.append(
                     gr.Dropdown(
-                        fonts,
+                        # edits with anytext2 can imitate the lettering already in the line's region
+                        fonts + ([MIMIC_FONT] if prefix == "e" else []),
                         value=DEFAULT_FONT if DEFAULT_FONT in fonts else None,
                         label=t["font"],
                         scale=2,
                         allow_custom_value=False,
+                        elem_id=f"{prefix}-font-{i}",
                     )
                 )
                 # no colour = the engine picks an ink that contrasts with the background
-                colors.append(gr.ColorPicker(value=None, label=t["color"], scale=1))
+                colors.append(gr.ColorPicker(value=None, label=t["color"], scale=1, elem_id=f"{prefix}-color-{i}"))
             rows.append(row)
         n.change(lambda k: [gr.update(visible=i < int(k)) for i in range(MAX_ROWS)], n, rows)
         return n, texts_, font_boxes, colors

@@ -11,6 +11,9 @@ Bases: a diffusers folder (or hub id) with ``unet/``, ``vae/``, ``text_encoder/`
 ``.safetensors``/``.ckpt`` in the original LDM layout (``model.diffusion_model.*``,
 ``first_stage_model.*``, ``cond_stage_model.transformer.*``), converted with diffusers' single-file
 converters. A LoRA (diffusers/PEFT or kohya format) is fused into the base first, scaled.
+
+An AnyText2 pipeline folder works the same way: its UNet's AttnX layers (which SD1.5 lacks) stay
+AnyText2's, as do the WriteNet, the font recogniser and the text embedding.
 """
 
 from __future__ import annotations
@@ -111,16 +114,21 @@ def fuse_lora(
     return {"unet": pipe.unet, "vae": pipe.vae, "text_encoder": pipe.text_encoder}
 
 
+# AnyText2's extra attention layers in its UNet: not part of SD1.5, kept when a base is merged in
+ANYTEXT2_ONLY = (".attn1x.", ".attn2x.")
+
+
 def check_and_load(
     target: torch.nn.Module, state: dict[str, torch.Tensor], name: str, text: bool = False
 ) -> None:
-    """Load `state` into `target` after checking that every key and shape matches; ModelError otherwise."""
+    """Load `state` into `target` after checking that every key and shape matches; ModelError otherwise.
+    AnyText2's AttnX weights, which no SD1.5 model has, are kept as they are."""
     own = target.state_dict()
     if text:
         own_map = {k.removeprefix("text_model."): k for k in own if not k.endswith("position_ids")}
         state = _strip_text_model(state)
     else:
-        own_map = {k: k for k in own}
+        own_map = {k: k for k in own if not any(part in k for part in ANYTEXT2_ONLY)}
     check = compare_keys({key: own[own_key] for key, own_key in own_map.items()}, state)
     if not check.ok:
         raise ModelError(f"the tuned {name} does not fit AnyText's SD1.5 {name}: {check.summary(examples=1)}")
@@ -134,6 +142,13 @@ def load_anytext(source: str):
     path = Path(source)
     if path.is_file() and path.suffix in SINGLE_FILE_SUFFIXES:
         return convert_anytext_checkpoint(path)
+    if _pipeline_class(path) == "AnyText2Pipeline":
+        from wenchuang.anytext2.pipeline import AnyText2Pipeline
+
+        try:
+            return AnyText2Pipeline.from_pretrained(source)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load the AnyText2 pipeline {source!r}: {exc}") from None
     try:
         return AnyTextPipeline.from_pretrained(source)
     except (OSError, ValueError) as exc:
@@ -197,10 +212,7 @@ def merge_into_anytext(
                 torch.nn.Module.to(module, dtype=torch.float16)
     pipe.save_pretrained(str(out))
     kept = [n for n in BASE_PARTS if n not in replaced] + [
-        "controlnet",
-        "text_embedding",
-        "recognizer",
-        "tokenizer",
+        n for n in ("controlnet", "text_embedding", "recognizer", "font_recognizer", "tokenizer") if n in pipe.components
     ]
     info = {
         "anytext": str(anytext),
@@ -213,6 +225,13 @@ def merge_into_anytext(
     }
     (out / "merge_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return f"merged {', '.join(replaced)} from {base}{' + LoRA ' + str(lora) if lora else ''} into {out}"
+
+
+def _pipeline_class(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "model_index.json").read_text(encoding="utf-8")).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _clone(reference: torch.nn.Module) -> torch.nn.Module:

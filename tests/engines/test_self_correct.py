@@ -180,3 +180,47 @@ def test_best_of_n_orders_images_and_each_reruns_alone():
     meta = result.metadata(2)
     assert meta["self_correct"]["seed"] == result.seeds[2] == meta["seed"]
     assert meta["self_correct"]["rounds"] == 1 and "self_correct" not in meta["extra"]
+
+
+class FirstCallWrong(GarblingEngine):
+    """The first call (generate or edit) writes every line wrong; every later one writes it right."""
+
+    def _run(self, request, p):
+        return super()._run(request, 1.0 if self.calls == 0 else 0.0)
+
+
+@pytest.mark.parametrize("command", ["generate", "edit"])
+def test_cli_self_correct(command, tmp_path, capsys, monkeypatch):
+    import json
+
+    from wenchuang.cli import main
+    from wenchuang.engines import registry
+    from wenchuang.engines.classic import make_background
+    from wenchuang.images import save_image_atomic
+
+    monkeypatch.setattr(registry, "create_engine", lambda name, model=None, **options: FirstCallWrong())
+    args = [command, "--engine", "classic", "--text", "三星堆", "--position", "40,40,472,130", "--seed", "3"]
+    if command == "edit":
+        base = tmp_path / "base.png"
+        save_image_atomic(base, make_background(512, 512, 1))
+        args += ["--image", str(base)]
+    code = main([*args, "--self-correct", "2", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0 and "OCR 1/1 ok" in out and "self-correct: 1 repair(s)" in out, out
+    meta = json.loads(next((tmp_path / "out").glob("*.json")).read_text(encoding="utf-8"))
+    assert meta["request"]["self_correct"] == 2
+    attempts = meta["self_correct"]["lines"][0]["attempts"]
+    assert [a["passed"] for a in attempts] == [False, True]
+    assert attempts[1]["seed"] == repair_seed(3, 1, 0)
+
+    monkeypatch.setattr(registry, "create_engine", lambda name, model=None, **options: FirstCallWrong())
+    code = main([*args, "--out", str(tmp_path / "plain")])
+    assert code == 0 and "self-correct" not in capsys.readouterr().out
+
+
+def test_cli_refuses_too_many_rounds(tmp_path, capsys):
+    from wenchuang.cli import main
+
+    code = main(["generate", "--engine", "classic", "--text", "A", "--self-correct", "11", "--out", str(tmp_path)])
+    assert code == 2
+    assert "self_correct" in capsys.readouterr().err

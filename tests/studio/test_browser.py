@@ -13,6 +13,7 @@ import pytest
 
 from wenchuang.studio.config import StudioConfig
 
+from .test_self_correct import garbling_engine  # noqa: F401 - fixture
 from .test_server import LiveServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -121,3 +122,31 @@ def test_pick_a_font_and_a_colour_for_one_line(browser, data_dir):
 
     assert nearest_red(first["polygon"]) < 30 and nearest_red(second["polygon"]) > 100
 
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("garbling_engine")
+def test_fix_wrong_text_option_shows_the_tries(browser, data_dir):
+    """The "garbling" engine writes the line wrong first and right when repaired: with the option
+    ticked, the OCR table lists both tries."""
+    cfg = StudioConfig(data_dir=data_dir, render_examples=False, default_engine="garbling")
+    with LiveServer(cfg) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.goto(url + "/en/")
+        page.locator("#g-line-0 textarea, #g-line-0 input").first.fill("三星堆", timeout=30_000)
+        draw_stroke(page, "g-canvas", 0.3, 0.35, 0.4)
+        option = page.locator("#self-correct input[type=checkbox]")
+        assert option.is_checked()  # on by default
+        option.uncheck()
+        option.check()
+        page.locator("#g-run").click()
+        page.wait_for_selector("#g-ocr table", timeout=30_000)
+        header = page.locator("#g-ocr table thead").inner_text()
+        rows = page.locator("#g-ocr table tbody tr").all_inner_texts()
+        assert "Tries" in header, header
+        assert len(rows) == 4, rows  # the default image count
+        for row in rows:
+            assert "\t2: " in row and " ✗ → 三星堆 ✓" in row, rows
+        page.close()
+    saved = [json.loads(p.read_text()) for p in (data_dir / "gallery").glob("*.json")]
+    assert len(saved) == 4 and all(m["request"]["self_correct"] == 3 for m in saved)
+    assert all([a["passed"] for a in m["self_correct"]["lines"][0]["attempts"]] == [False, True] for m in saved)

@@ -100,6 +100,13 @@ def _common(parser: argparse.ArgumentParser, engines: list[str]) -> None:
         help="model engines on a GPU: keep only the running part on the GPU (less memory, slower); "
         "default: on for GPUs under 7 GiB",
     )
+    parser.add_argument(
+        "--self-correct",
+        type=int,
+        default=0,
+        metavar="N",
+        help="re-edit each line the OCR reads wrong, up to N rounds (0-10; default 0 = off)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for NAME.png + NAME.json")
 
 
@@ -125,6 +132,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         width=width,
         height=height,
         translated_prompt=args.prompt_en,
+        self_correct=args.self_correct,
     )
     return _run(args, request)
 
@@ -159,6 +167,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         translated_prompt=args.prompt_en,
+        self_correct=args.self_correct,
     )
     return _run(args, request)
 
@@ -230,4 +239,7 @@ def summary_line(result: DesignResult, index: int) -> str:
         parts.append(f"{label} ok" if r.passed else f'{label} read "{r.read.strip()}"')
     passed = sum(r.passed for r in readings)
     check = f"OCR {passed}/{len(readings)} ok" + (": " + ", ".join(parts) if parts else "")
+    corrected = result.extra.get("self_correct", {}).get("images", [])
+    if index < len(corrected):
+        check += f"  (self-correct: {corrected[index]['repairs']} repair(s), {corrected[index]['seconds']:.2f} s)"
     return f"seed {result.seeds[index]}  {result.engine}  {check}"

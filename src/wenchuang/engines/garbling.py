@@ -44,9 +44,10 @@ def garble(text: str, rng: np.random.Generator) -> str:
 class GarblingEngine:
     """`inner` (default: the classic engine) writing each line wrong with probability `p` per
     attempt; `edit_p` (default `p`) is the probability for edits, e.g. 1.0 for an engine whose repairs
-    always fail. `calls` counts the generate and edit calls."""
+    always fail. `name` is the engine name its results carry. `calls` counts the generate and edit
+    calls."""
 
-    def __init__(self, inner: Any = None, p: float = 0.3, edit_p: float | None = None):
+    def __init__(self, inner: Any = None, p: float = 0.3, edit_p: float | None = None, name: str = "garbling"):
         if inner is None:
             from wenchuang.engines.classic import ClassicEngine  # noqa: PLC0415
 
@@ -56,7 +57,7 @@ class GarblingEngine:
         self.inner = inner
         self.p = float(p)
         self.edit_p = self.p if edit_p is None else float(edit_p)
-        self.name = f"garbling({getattr(inner, 'name', 'engine')})"
+        self.name = name
         self.calls = 0
 
     def garbled_lines(self, request: DesignRequest, seed: int, p: float) -> list:

@@ -5,6 +5,8 @@ Routes (OpenAPI docs at ``/docs``):
   base64 ``image``/``mask``), or multipart with a ``request`` JSON field and ``image``/``mask`` files.
   ``?wait=true`` answers with the finished job, otherwise 202 with the job id. ``translated_prompt``
   is the English prompt for model engines (AnyText), used verbatim; without it they translate.
+  ``self_correct`` (0-10 rounds, default 0) re-edits each line the OCR reads wrong; each image of the
+  answer then carries ``self_correct``: per line the attempts (attempt, seed, read, passed).
 - ``POST /api/translate``: ``{"prompt": ..., "lines": [...]?}`` -> the English prompt for the model.
 - ``GET /api/jobs/{id}``; ``GET /api/engines``;
 - ``GET /api/gallery``, ``GET /api/gallery/{id}``, ``GET /api/gallery/{id}/image``,
@@ -50,6 +52,7 @@ _REQUEST_BODY_DOC = {
                         "width": 512,
                         "height": 512,
                         "seed": 7,
+                        "self_correct": 3,
                         "lines": [
                             {
                                 "text": "三星堆",

@@ -55,6 +55,17 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def caption(meta: dict[str, Any]) -> str:
+    """``classic · seed 7`` and, for a self-corrected image, ``· 2 lines fixed in 3 tries``."""
+    text = f"{meta.get('engine')} · seed {meta.get('seed')}"
+    correction = meta.get("self_correct")
+    if isinstance(correction, dict) and correction.get("lines"):
+        lines = correction["lines"]
+        fixed = sum(1 for ln in lines if len(ln.get("attempts", [])) > 1 and ln.get("final", {}).get("passed"))
+        text += f" · {fixed} line(s) fixed in {correction.get('repairs', 0)} tries"
+    return text
+
+
 def check_entry_id(entry_id: str) -> str:
     if not isinstance(entry_id, str) or not ENTRY_ID.match(entry_id):
         raise RequestError("id", "not a gallery image id")

@@ -200,6 +200,7 @@ def summarize(records: list[dict[str, Any]], result: DesignResult) -> dict[str, 
                 "readings": readings,
                 "all_passed": all(r["passed"] for r in readings),
             }
+            | ({"self_correct": rec["self_correct"]} if "self_correct" in rec else {})
         )
     return {
         "engine": result.engine,

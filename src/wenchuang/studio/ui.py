@@ -27,6 +27,7 @@ from wenchuang.errors import WenchuangError
 from wenchuang.images import write_bytes_atomic
 from wenchuang.layout.fonts import DEFAULT_FONT, MIMIC_FONT, available_fonts
 from wenchuang.studio.examples import ExampleRenderer
+from wenchuang.studio.gallery import caption as gallery_caption
 from wenchuang.studio.jobs import QueueFull
 from wenchuang.studio.service import Studio
 from wenchuang.studio.ui_logic import (
@@ -123,6 +124,8 @@ class StudioUI:
         negative,
         sort,
         revise,
+        fix_text=False,
+        fix_tries=3,
     ) -> dict[str, Any]:
         return {
             "engine": engine or None,
@@ -139,6 +142,7 @@ class StudioUI:
             "negative_prompt": negative or "",
             "sort_priority": sort,
             "revise_positions": bool(revise),
+            "self_correct": int(fix_tries) if fix_text else 0,
         }
 
     def _rows(self, n, values) -> tuple[list, list, list]:
@@ -224,7 +228,7 @@ class StudioUI:
     def history(self):
         items = self.studio.gallery.list(limit=60)
         shown = [
-            (str(self.studio.gallery.image_path(m["id"])), f"{m['engine']} · seed {m['seed']}") for m in items
+            (str(self.studio.gallery.image_path(m["id"])), gallery_caption(m)) for m in items
         ]
         return shown, [m["id"] for m in items]
 
@@ -425,6 +429,11 @@ class StudioUI:
             )
         with gr.Accordion(t["engines_md"], open=False):
             engines_md = gr.Markdown()
+        with gr.Row():
+            fix_text = gr.Checkbox(True, label=t["self_correct"], elem_id="self-correct", scale=2)
+            fix_tries = gr.Slider(
+                1, rq.MAX_SELF_CORRECT, value=3, step=1, label=t["self_correct_n"], elem_id="self-correct-n", scale=1
+            )
 
         with gr.Accordion(t["params"], open=False, elem_id="params"):
             with gr.Row():
@@ -477,6 +486,8 @@ class StudioUI:
             negative,
             sort,
             revise,
+            fix_text,
+            fix_tries,
         ]
         return params, width, height, engines_md
 

@@ -124,22 +124,38 @@ def _hex(color: str | None) -> str | None:
 
 
 def ocr_markdown(result: DesignResult, labels: dict[str, str]) -> str:
-    """Per image, per line: ✓/✗, what was expected and what the OCR read."""
+    """Per image, per line: ✓/✗, what was expected and what the OCR read; with self-correction, a
+    column of the tries (what each attempt read, ✓/✗)."""
     if not result.readings or not any(result.readings):
         return labels["no_ocr"]
+    corrected = result.extra.get("self_correct", {}).get("images", [])
+    tries_head = f" {labels['tries']} |" if corrected else ""
     out = [
         f"| {labels['image']} | {labels['line']} | {labels['expected']} | {labels['read']} | "
-        f"{labels['confidence']} | |",
-        "|---|---|---|---|---|---|",
+        f"{labels['confidence']} | |" + tries_head,
+        "|---|---|---|---|---|---|" + ("---|" if corrected else ""),
     ]
     for i, per_image in enumerate(result.readings):
         for j, r in enumerate(per_image):
             mark = "✓" if r.passed else "✗"
             expected = r.expected or labels["erased"]
-            out.append(
-                f"| {i + 1} | {j + 1} | {_md(expected)} | {_md(r.read)} | {r.confidence:.2f} | {mark} |"
-            )
+            row = f"| {i + 1} | {j + 1} | {_md(expected)} | {_md(r.read)} | {r.confidence:.2f} | {mark} |"
+            if corrected:
+                row += f" {_tries(corrected[i] if i < len(corrected) else {}, j)} |"
+            out.append(row)
     return "\n".join(out)
+
+
+def _tries(image_record: dict, line: int) -> str:
+    """``2: 文创工火室 ✗ → 文创工作室 ✓`` — the number of attempts and what each read."""
+    lines = image_record.get("lines", [])
+    if line >= len(lines):
+        return ""
+    attempts = lines[line].get("attempts", [])
+    trail = " → ".join(
+        f"{_md(a.get('read', a.get('error', '')))} {'✓' if a.get('passed') else '✗'}" for a in attempts
+    )
+    return f"{len(attempts)}: {trail}"
 
 
 def _md(text: str) -> str:

@@ -89,6 +89,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "top_down": ("↕ 从上到下", "↕ top-down"),
     "left_right": ("↔ 从左到右", "↔ left-right"),
     "revise": ("修正位置（仅 AnyText）", "Revise positions (AnyText only)"),
+    "self_correct": (
+        "自动修正写错的文字（OCR 逐行检查，只重写错的行）",
+        "Fix wrong text automatically (OCR checks each line; only wrong lines are redone)",
+    ),
+    "self_correct_n": ("最多尝试次数", "Up to N tries"),
+    "tries": ("尝试", "Tries"),
     "examples": (
         "示例（点击载入；预览图由 classic 引擎生成）",
         "Examples (click to load; previews made by the classic engine)",

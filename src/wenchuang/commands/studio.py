@@ -82,7 +82,7 @@ def register(subparsers) -> None:
         "--engine",
         choices=["classic", "anytext"],
         default=None,
-        help="default engine (default: anytext when its weights are ready, else classic)",
+        help="default engine (default: the best one whose weights are ready: anytext2, anytext, classic)",
     )
     serve.add_argument(
         "--queue-size", type=_COUNT, default=8, help="waiting jobs before 429 (default %(default)s)"

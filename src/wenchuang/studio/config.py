@@ -46,7 +46,7 @@ class StudioConfig:
     max_upload_pixels: int = 4096 * 4096
     max_body_bytes: int = 40 * 1024 * 1024
     # engines
-    default_engine: str | None = None  # None: anytext when ready, else classic
+    default_engine: str | None = None  # None: the best ready of anytext2, anytext, classic
     cpu_offload: bool | None = None  # model engines: None = automatic (on for GPUs under 7 GiB)
     ui: bool = True  # mount the Gradio UI
     render_examples: bool = True  # render the example previews in the background after start-up

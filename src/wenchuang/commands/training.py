@@ -38,6 +38,44 @@ def register(subparsers) -> None:
     merge.set_defaults(handler=_merge)
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options `train style` and `train text` share: schedule, checkpoints, processes."""
+    p.add_argument(
+        "--lr-scheduler", choices=("constant", "constant_with_warmup", "linear", "cosine"), default="constant",
+        help="learning-rate schedule over --max-steps (default constant)",
+    )  # fmt: skip
+    p.add_argument("--lr-warmup-steps", type=int, default=0, help="linear warm-up steps (default 0)")
+    p.add_argument(
+        "--scale-lr", action="store_true",
+        help="multiply --lr by the effective batch (batch size × accumulation × processes)",
+    )  # fmt: skip
+    p.add_argument("--keep-checkpoints", type=int, default=3, help="newest checkpoints kept (default 3)")
+    p.add_argument(
+        "--num-processes", type=int, default=1,
+        help="run as N processes on this machine (one GPU each; torchrun on 127.0.0.1); "
+        "or start the command with `accelerate launch`",
+    )  # fmt: skip
+
+
+def _run_training(kind: str, config, args) -> int:
+    from wenchuang.training.launch import is_main_rank, launch
+
+    if args.num_processes > 1:
+        return launch(kind, config, args.num_processes)
+    if args.num_processes < 1:
+        from wenchuang.errors import RequestError
+
+        raise RequestError("num_processes", f"must be at least 1, got {args.num_processes}")
+    if kind == "style":
+        from wenchuang.training.style import train_style as train
+    else:
+        from wenchuang.training.text import train_text as train
+    result = train(config)
+    if is_main_rank():
+        print(f"trained {result.steps} steps; final loss {result.final_loss:.4f}; output: {result.output}")
+    return 0
+
+
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
@@ -197,11 +235,12 @@ def _register_train_style(sub) -> None:
     p.add_argument("--validation-prompt", help="prompt for validation images")
     p.add_argument("--validation-steps", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    _add_run_options(p)
     p.set_defaults(handler=_train_style)
 
 
 def _train_style(args) -> int:
-    from wenchuang.training.style import StyleConfig, train_style
+    from wenchuang.training.style import StyleConfig
 
     config = StyleConfig(
         base=args.base,
@@ -232,10 +271,12 @@ def _train_style(args) -> int:
         validation_prompt=args.validation_prompt,
         validation_steps=args.validation_steps,
         seed=args.seed,
+        scale_lr=args.scale_lr,
+        lr_scheduler=args.lr_scheduler,
+        lr_warmup_steps=args.lr_warmup_steps,
+        checkpoints_total_limit=args.keep_checkpoints,
     )
-    result = train_style(config)
-    print(f"trained {result.steps} steps; final loss {result.final_loss:.4f}; output: {result.output}")
-    return 0
+    return _run_training("style", config, args)
 
 
 # ---------------------------------------------------------------- train text
@@ -271,14 +312,19 @@ def _register_train_text(sub) -> None:
     p.add_argument("--ema", action="store_true", help="keep an exponential moving average of the weights")
     p.add_argument("--ema-decay", type=float, default=0.9999)
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
+    p.add_argument(
+        "--gradient-checkpointing", action="store_true", help="recompute ControlNet/UNet activations"
+    )
+    p.add_argument("--use-8bit-adam", action="store_true", help="bitsandbytes AdamW8bit when installed")
     p.add_argument("--checkpoint-steps", type=int, default=500)
     p.add_argument("--resume", help="checkpoint folder, or 'latest' (in OUT)")
     p.add_argument("--seed", type=int, default=0)
+    _add_run_options(p)
     p.set_defaults(handler=_train_text)
 
 
 def _train_text(args) -> int:
-    from wenchuang.training.text import TextConfig, train_text
+    from wenchuang.training.text import TextConfig
 
     config = TextConfig(
         model=args.model,
@@ -298,13 +344,17 @@ def _train_text(args) -> int:
         ema=args.ema,
         ema_decay=args.ema_decay,
         mixed_precision=args.mixed_precision,
+        gradient_checkpointing=args.gradient_checkpointing,
+        use_8bit_adam=args.use_8bit_adam,
         checkpoint_steps=args.checkpoint_steps,
         resume=args.resume,
         seed=args.seed,
+        scale_lr=args.scale_lr,
+        lr_scheduler=args.lr_scheduler,
+        lr_warmup_steps=args.lr_warmup_steps,
+        checkpoints_total_limit=args.keep_checkpoints,
     )
-    result = train_text(config)
-    print(f"trained {result.steps} steps; final loss {result.final_loss:.4f}; output: {result.output}")
-    return 0
+    return _run_training("text", config, args)
 
 
 # ---------------------------------------------------------------- merge

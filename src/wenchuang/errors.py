@@ -24,6 +24,10 @@ class ImageError(WenchuangError, ValueError):
     """An input image cannot be used (unreadable, wrong type, too large)."""
 
 
+class ImageTooLargeError(ImageError):
+    """An input image is over a byte or pixel limit (the HTTP API answers 413)."""
+
+
 class FontError(RequestError):
     """A font cannot be loaded, or cannot draw some characters of a line."""
 

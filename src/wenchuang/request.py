@@ -32,7 +32,7 @@ MIN_STRENGTH, MAX_STRENGTH = 0.0, 2.0
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 2000
 MIN_POLYGON_SIDE = 8  # pixels: the shorter side of a region's rotated rectangle
-MAX_INPUT_PIXELS = 4096 * 4096  # an edit's base image before it is resized
+MAX_INPUT_PIXELS = 60_000_000  # a base image (camera photos); engines work on at most 4096x4096 of it
 MAX_SELF_CORRECT = 10  # rounds of OCR-checked repair of wrong lines (wenchuang.engines.self_correct)
 
 # --- official defaults --------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def test_bad_uploads_get_4xx(data_dir, fake_engine, png_bomb):
         "big": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 300_000).decode(),
     }
     expected = {
-        "bomb": (400, "image: 3000x3000 = 9000000 pixels; at most 1000000"),
+        "bomb": (413, "image: 3000x3000 = 9000000 pixels; at most 1000000 (1.0 megapixels)"),
         "magic": (400, "image: not a PNG, JPEG or WebP image"),
         "polyglot": (400, "image: the file contains markup or script text"),
         "big": (413, "image: the encoded file is larger than 200000 bytes"),

@@ -4,7 +4,12 @@
   size) with its font and colour, a soft shadow and an optional outline, fitted into its polygon:
   the text is laid out in the polygon's upright rectangle and warped onto the quad (vertical layout
   when the region is at least 1.5x taller than wide). Lines without a polygon are placed by
-  `layout.auto.auto_layout`.
+  `layout.auto.auto_layout`. Legibility: a generated background contrasts with every chosen ink
+  by at least `MIN_CONTRAST` (WCAG's 4.5:1); on a base image the automatic ink is the one (dark or
+  light) with the better contrast over most of the region, and wherever the region is busy (more
+  than `BUSY_SHARE` of its pixels below `OUTLINE_BELOW` contrast with the ink, automatic or chosen)
+  the text gets an outline in the opposite ink. A line drawn smaller than `MIN_READABLE_PX` gets a
+  warning and fails its OCR check (`small_text_warnings`).
 - edit: erases the text in each region with `wenchuang.removal.remove_text` (a stroke-level mask:
   the glyph strokes inside the region are segmented against a background model fitted to the
   region's surroundings, dilated a little and inpainted; inpainting the whole box would smear the
@@ -31,13 +36,13 @@ from PIL import Image, ImageColor, ImageDraw
 from wenchuang.errors import RequestError
 from wenchuang.layout.fonts import check_text, load_font
 from wenchuang.layout.polygons import polygon_mask
-from wenchuang.ocr import check_lines, get_detector, normalize_text, read_lines
+from wenchuang.ocr import check_lines, get_detector
 from wenchuang.ocr.reader import VERTICAL_RATIO, polygon_quad, quad_size
-from wenchuang.removal import remove_text
+from wenchuang.removal import erase_text
 from wenchuang.request import DesignRequest, DesignResult, LineReading, TextLine
 
 NAME = "classic"
-ERASED_SCORE_FLOOR = 0.5  # a recogniser output below this confidence counts as "nothing read"
+ERASERS = ("opencv", "lama")  # how erased strokes are filled: OpenCV (default) or the LaMa model
 
 # (top-left colour, bottom-right colour) of the generated backgrounds
 _PALETTES = (
@@ -52,6 +57,13 @@ _PALETTES = (
 )
 _DARK_INK = (34, 30, 28)
 _LIGHT_INK = (250, 247, 238)
+MIN_CONTRAST = 4.5  # WCAG 2 AA for body text: a generated background against each chosen ink
+OUTLINE_BELOW = 3.0  # a base-image pixel with less contrast than this against the ink hides it ...
+BUSY_SHARE = 0.08  # ... and when more than this share of the region's pixels do, the text is outlined
+MIN_READABLE_PX = 12  # a line's font size below this is warned about and fails its OCR check
+AUTO_OUTLINE = 0.12  # the outline then drawn, as a fraction of the font size
+# plain backgrounds for inks no palette contrasts with (the one with the better contrast is used)
+_FALLBACK_BACKGROUNDS = (((252, 251, 248), (238, 237, 233)), ((22, 22, 24), (10, 10, 12)))
 
 
 def engine_status(model: str | None = None) -> tuple[bool, str]:
@@ -83,7 +95,7 @@ class ClassicEngine:
 
     name = NAME
 
-    def __init__(self, stroke: float = 0.0, shadow: bool = True, fill: float = 0.92):
+    def __init__(self, stroke: float = 0.0, shadow: bool = True, fill: float = 0.92, eraser: str = "opencv"):
         if not 0.0 <= float(stroke) <= 0.25:
             raise RequestError("stroke", f"must be between 0 and 0.25 of the font size, got {stroke}")
         if not 0.3 <= float(fill) <= 1.0:
@@ -91,6 +103,9 @@ class ClassicEngine:
         self.stroke = float(stroke)
         self.shadow = bool(shadow)
         self.fill = float(fill)
+        if eraser not in ERASERS:
+            raise RequestError("eraser", f"must be one of {', '.join(ERASERS)}, got {eraser!r}")
+        self.eraser = eraser
 
     # ------------------------------------------------------------------ generate
     def generate(self, request: DesignRequest) -> DesignResult:
@@ -116,7 +131,7 @@ class ClassicEngine:
             if request.image is not None:
                 canvas = request.image.copy()
             else:
-                canvas = make_background(width, height, seed)
+                canvas = make_background(width, height, seed, inks=[hex_to_rgb(ln.color) for ln in lines if ln.color])
             glyphs[:] = 0
             for line in lines:
                 style = self._style_for(line, canvas)
@@ -127,6 +142,7 @@ class ClassicEngine:
             ocr_s += time.perf_counter() - t1
             render_s += t1 - t0
             images.append(canvas)
+        warnings += small_text_warnings(lines, readings, self.fill)
 
         return DesignResult(
             images=images,
@@ -149,14 +165,20 @@ class ClassicEngine:
         )
 
     def _style_for(self, line: TextLine, canvas: np.ndarray) -> TextStyle:
+        """The line's ink (chosen, or the more legible of dark and light over the region) and an
+        outline in the opposite ink where the region is too busy for the ink alone."""
+        pixels = _region_luminances(canvas, line.polygon)
         if line.color:
             color = hex_to_rgb(line.color)
         else:
-            color = _contrasting_ink(_region_mean(canvas, line.polygon))
+            color = max((_DARK_INK, _LIGHT_INK), key=lambda ink: _contrast_percentile(ink, pixels))
         light_ink = _luminance(color) > 140
+        stroke = self.stroke
+        if len(pixels) and _hidden_share(color, pixels) > BUSY_SHARE:
+            stroke = max(stroke, AUTO_OUTLINE)
         return TextStyle(
             color=color,
-            stroke=self.stroke,
+            stroke=stroke,
             stroke_color=_DARK_INK if light_ink else _LIGHT_INK,
             shadow=self.shadow,
             shadow_color=(0, 0, 0) if light_ink else (255, 255, 255),
@@ -183,17 +205,14 @@ class ClassicEngine:
             regions.append((poly, polygon_mask(poly, width, height)))
         if request.mask is not None:
             regions.extend(_mask_regions(np.asarray(request.mask) > 0))
-        t_detect = time.perf_counter()
-        if request.remove_all_text:
-            for box in get_detector().detect_boxes(image):
-                poly = [(float(x), float(y)) for x, y in box]
-                regions.append((poly, polygon_mask(poly, width, height)))
-            if not regions:
-                warnings.append("the detector found no text to remove")
-        t_segment = time.perf_counter()
-
-        removal = remove_text(image, [region for _, region in regions])
-        result, erase_mask, colors = removal.image, removal.mask, removal.colors
+        # erased, then checked: the whole image detected again (remove_all_text) and every region read
+        # again; text still read is named in a warning and fails its reading
+        erasure = erase_text(image, regions, find_all=request.remove_all_text, eraser=self._eraser())
+        result, erase_mask = erasure.image, erasure.mask
+        colors = [entry.color for entry in erasure.regions]
+        if request.remove_all_text and not erasure.regions:
+            warnings.append("no text found: the image is unchanged")
+        warnings += erasure.warnings()
         t_render = time.perf_counter()
 
         # new text (lines without a polygon are placed in free space, away from the remaining text)
@@ -214,15 +233,17 @@ class ClassicEngine:
         t_ocr = time.perf_counter()
 
         readings = check_lines(result, lines) if lines else []
-        erased = [poly for poly, _ in regions[len(placed):]]
-        for text, score in read_lines(result, erased) if erased else []:
-            read = normalize_text(text) if score >= ERASED_SCORE_FLOOR else ""
-            readings.append(LineReading("", text, round(float(score), 4), read == ""))
+        warnings += small_text_warnings(lines, [readings], self.fill)
+        for entry in erasure.regions[len(placed):]:  # "" expected: passed when nothing is read there
+            readings.append(LineReading("", entry.read_after, round(entry.score_after, 4), not entry.remains))
+        for left in erasure.remaining:
+            if left["region"] is None:  # text the final detection still reads outside every region
+                readings.append(LineReading("", left["read"], left["score"], False))
         end = time.perf_counter()
 
         region_union = np.zeros((height, width), np.uint8)
-        for _, region in regions:
-            region_union |= region
+        for entry in erasure.regions:
+            region_union |= polygon_mask(entry.polygon, width, height)
         return DesignResult(
             images=[result],
             seeds=seeds,
@@ -236,16 +257,29 @@ class ClassicEngine:
                 "positions": _positions_image([line.polygon for line in lines], width, height),
             },
             timings={
-                "detect": t_segment - t_detect,
-                "segment": removal.timings["segment"],
-                "inpaint": removal.timings["inpaint"],
+                "detect": erasure.timings["detect"],
+                "erase": erasure.timings["erase"],
+                "verify": erasure.timings["verify"],
                 "render": t_ocr - t_render,
                 "ocr": end - t_ocr,
                 "total": end - start,
             },
             warnings=warnings,
-            extra={"lines": [line.to_dict() for line in lines], "erased_regions": len(regions)},
+            extra={
+                "lines": [line.to_dict() for line in lines],
+                "erased_regions": len(erasure.regions),
+                "removal": {"eraser": self.eraser, **erasure.to_dict()},
+            },
         )
+
+    def _eraser(self):
+        """The fill for erased strokes: None (OpenCV, `wenchuang.removal.inpaint`) or the LaMa model
+        (downloaded on first use)."""
+        if self.eraser == "lama":
+            from wenchuang.removal.lama import get_lama  # noqa: PLC0415 - onnxruntime session, only when asked
+
+            return get_lama()
+        return None
 
 
 # ---------------------------------------------------------------------- helpers: lines and fonts
@@ -281,6 +315,41 @@ def _contrasting_ink(background_rgb) -> tuple[int, int, int]:
     return _DARK_INK if _luminance(background_rgb) >= 128 else _LIGHT_INK
 
 
+def relative_luminance(rgb) -> np.ndarray | float:
+    """WCAG 2 relative luminance of sRGB colours (the last axis holds R, G, B in 0-255)."""
+    c = np.asarray(rgb, np.float64) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    out = linear[..., 0] * 0.2126 + linear[..., 1] * 0.7152 + linear[..., 2] * 0.0722
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def contrast_ratio(a, b) -> np.ndarray | float:
+    """WCAG 2 contrast ratio (1 to 21) between colours `a` and `b` (either may be an array of colours)."""
+    la, lb = relative_luminance(a), relative_luminance(b)
+    return (np.maximum(la, lb) + 0.05) / (np.minimum(la, lb) + 0.05)
+
+
+def _region_luminances(image: np.ndarray, polygon) -> np.ndarray:
+    """The relative luminance of every pixel of `image` inside `polygon` (1-D)."""
+    mask = polygon_mask(polygon, image.shape[1], image.shape[0]) > 0
+    return np.asarray(relative_luminance(image[mask]), np.float64).reshape(-1)
+
+
+def _contrasts(ink, luminances: np.ndarray) -> np.ndarray:
+    li = relative_luminance(ink)
+    return (np.maximum(li, luminances) + 0.05) / (np.minimum(li, luminances) + 0.05)
+
+
+def _contrast_percentile(ink, luminances: np.ndarray, q: float = 20.0) -> float:
+    """The contrast the ink keeps against all but the worst `q` % of the region's pixels."""
+    return float(np.percentile(_contrasts(ink, luminances), q)) if len(luminances) else 0.0
+
+
+def _hidden_share(ink, luminances: np.ndarray) -> float:
+    """The share of the region's pixels against which the ink has less than `OUTLINE_BELOW` contrast."""
+    return float(np.mean(_contrasts(ink, luminances) < OUTLINE_BELOW)) if len(luminances) else 0.0
+
+
 def _region_mean(image: np.ndarray, polygon) -> tuple[float, float, float]:
     mask = polygon_mask(polygon, image.shape[1], image.shape[0])
     return tuple(float(v) for v in cv2.mean(image, mask=mask)[:3])
@@ -308,10 +377,29 @@ def _mask_regions(mask: np.ndarray) -> list[tuple[list, np.ndarray]]:
 
 
 # ---------------------------------------------------------------------- background
-def make_background(width: int, height: int, seed: int) -> np.ndarray:
-    """A plain two-colour gradient with a faint paper grain, chosen by the seed."""
+def background_colors(seed_choice: int, inks=()) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The two colours of a background: palette `seed_choice`, or when it does not contrast with
+    every ink by `MIN_CONTRAST`, the next palette that does; failing all, plain paper white or
+    near-black, whichever contrasts better with the inks."""
+    inks = [tuple(int(c) for c in ink) for ink in inks]
+
+    def worst(pair) -> float:
+        return min((contrast_ratio(ink, end) for ink in inks for end in pair), default=21.0)
+
+    count = len(_PALETTES)
+    for step in range(count):
+        pair = _PALETTES[(seed_choice + step) % count]
+        if worst(pair) >= MIN_CONTRAST:
+            return pair
+    return max(_FALLBACK_BACKGROUNDS, key=worst)
+
+
+def make_background(width: int, height: int, seed: int, inks=()) -> np.ndarray:
+    """A plain two-colour gradient with a faint paper grain, chosen by the seed among the palettes
+    that contrast with every ink in `inks` (RGB) by at least `MIN_CONTRAST`."""
     rng = np.random.default_rng(seed)
-    top, bottom = (np.asarray(c, np.float32) for c in _PALETTES[int(rng.integers(len(_PALETTES)))])
+    pair = background_colors(int(rng.integers(len(_PALETTES))), inks)
+    top, bottom = (np.asarray(c, np.float32) for c in pair)
     angle = float(rng.uniform(0, np.pi / 2))
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     t = xs / max(width - 1, 1) * np.cos(angle) + ys / max(height - 1, 1) * np.sin(angle)
@@ -322,18 +410,46 @@ def make_background(width: int, height: int, seed: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- text rendering
+def _font_size(text: str, font, width: int, height: int, vertical: bool, fill: float, stroke: float) -> int:
+    """The font size (pixels) that fits the text into an upright width x height box."""
+    if vertical:
+        cell = height * fill / max(len([c for c in text if not c.isspace()]), 1)
+        return max(4, int(min(width * 0.82, cell * 0.92) / (1 + 2 * stroke)))
+    left, _, right, _ = load_font(font, 100).getbbox(text)
+    text_w = max(right - left, 1)
+    return max(4, int(min(height * 0.78, 100 * fill * width / text_w) / (1 + 2 * stroke)))
+
+
+def line_font_size(line: TextLine, fill: float = 0.92, stroke: float = 0.0) -> int:
+    """The font size (pixels) `draw_line` gives this placed line."""
+    box_w, box_h = quad_size(polygon_quad(line.polygon))
+    return _font_size(line.text, line.font, box_w, box_h, box_h >= VERTICAL_RATIO * box_w, fill, stroke)
+
+
+def small_text_warnings(lines: list[TextLine], readings: list[list[LineReading]], fill: float = 0.92) -> list[str]:
+    """A warning for each line drawn smaller than `MIN_READABLE_PX`; its OCR reading in every image
+    is marked failed (text that small is not what the user asked for, even when OCR reads it)."""
+    out = []
+    for i, line in enumerate(lines):
+        size = line_font_size(line, fill)
+        if size >= MIN_READABLE_PX:
+            continue
+        out.append(
+            f"line {i + 1} {line.text!r} is drawn {size} px high, below the {MIN_READABLE_PX} px that stays "
+            "readable: give it a larger box or fewer characters"
+        )
+        for image_readings in readings:
+            if i < len(image_readings):
+                image_readings[i].passed = False
+    return out
+
+
 def _text_masks(text: str, font, width: int, height: int, vertical: bool, fill: float, stroke: float):
     """Fill and outline coverage (float32 in [0, 1], height x width) of the text laid out in an upright
     width x height box: one row centred, or (vertical) one character per cell from top to bottom."""
     chars = [c for c in text if not c.isspace()] if vertical else None
-    if vertical:
-        cell = height * fill / max(len(chars), 1)
-        size = max(4, int(min(width * 0.82, cell * 0.92) / (1 + 2 * stroke)))
-    else:
-        ref = load_font(font, 100)
-        left, _, right, _ = ref.getbbox(text)
-        text_w = max(right - left, 1)
-        size = max(4, int(min(height * 0.78, 100 * fill * width / text_w) / (1 + 2 * stroke)))
+    cell = height * fill / max(len(chars), 1) if vertical else 0.0
+    size = _font_size(text, font, width, height, vertical, fill, stroke)
     face = load_font(font, size)
     stroke_px = int(round(stroke * size))
     fill_img = Image.new("L", (width, height), 0)

@@ -28,7 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from wenchuang import __version__
-from wenchuang.errors import ImageError, RequestError, WenchuangError
+from wenchuang.errors import ImageError, ImageTooLargeError, RequestError, WenchuangError
 from wenchuang.layout.fonts import available_fonts
 from wenchuang.request import MAX_CHARS_PER_LINE, MAX_LINES, MAX_PROMPT_CHARS
 from wenchuang.studio.apidocs import render_docs
@@ -207,7 +207,9 @@ def create_app(
     async def _image_error(request: Request, exc: ImageError):
         studio.log.write("refused_upload", _client(request), request.url.path, str(exc))
         studio.violations.record(_client(request), "upload")
-        return _error(413 if "bytes; at most" in str(exc) or "larger than" in str(exc) else 400, str(exc))
+        label = str(exc).split(":", 1)[0]
+        field = label if label in ("image", "mask") else ""
+        return _error(413 if isinstance(exc, ImageTooLargeError) else 400, str(exc), field)
 
     @app.exception_handler(WenchuangError)
     async def _user_error(request: Request, exc: WenchuangError):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wenchuang.paths import data_home
+from wenchuang.request import MAX_INPUT_PIXELS
 
 DEFAULT_PORT = 7860
 
@@ -42,9 +43,9 @@ class StudioConfig:
     wait_timeout_s: float = 300.0  # ?wait=true gives up after this and returns the job id
     job_ttl_s: float = 3600.0  # finished jobs are forgotten after this
     # uploads and request bodies
-    max_upload_bytes: int = 20 * 1024 * 1024
-    max_upload_pixels: int = 4096 * 4096
-    max_body_bytes: int = 40 * 1024 * 1024
+    max_upload_bytes: int = 40 * 1024 * 1024  # a 50 MP camera JPEG
+    max_upload_pixels: int = MAX_INPUT_PIXELS  # 60 MP; edits work reduced and paste back (wenchuang.images)
+    max_body_bytes: int = 56 * 1024 * 1024  # the largest upload as base64 in JSON
     # engines
     default_engine: str | None = None  # None: the best ready of anytext2, anytext, classic
     cpu_offload: bool | None = None  # model engines: None = automatic (on for GPUs under 7 GiB)

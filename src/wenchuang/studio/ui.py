@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
+from PIL import Image
 
 from wenchuang import request as rq
 from wenchuang.engines import registry
@@ -40,6 +41,7 @@ from wenchuang.studio.ui_logic import (
     editor_parts,
     lines_from_rows,
     ocr_markdown,
+    oversized_upload,
     regions_from_mask,
     scale_regions,
     translate_for_ui,
@@ -48,6 +50,24 @@ from wenchuang.studio.ui_logic import (
 from wenchuang.studio.ui_text import LANGS, texts, translation_labels
 
 MAX_ROWS = rq.MAX_LINES
+
+
+def photo_editor(max_pixels: int, **options) -> gr.ImageEditor:
+    """A `gr.ImageEditor` whose too-large upload gets the studio's one message naming the limit
+    instead of Pillow's "decompression bomb" error (`wenchuang serve` turns Pillow's size warning
+    into an error above the upload limit, and Gradio decodes the editor's images itself). The
+    check wraps this instance's `preprocess` (a subclass would make Gradio write a .pyi file)."""
+    editor = gr.ImageEditor(**options)
+    decode = editor.preprocess
+
+    def preprocess(payload):
+        try:
+            return decode(payload)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise gr.Error(oversized_upload(exc, max_pixels)) from None
+
+    editor.preprocess = preprocess
+    return editor
 
 
 def _client(request: gr.Request | None) -> str:
@@ -394,7 +414,8 @@ class StudioUI:
         return [gallery, ocr, info, debug]
 
     def _editor(self, label: str, blank: bool, elem_id: str):
-        return gr.ImageEditor(
+        return photo_editor(
+            self.studio.config.max_upload_pixels,
             value=blank_canvas(512, 512) if blank else None,
             label=label,
             type="numpy",

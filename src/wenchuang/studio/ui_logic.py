@@ -3,6 +3,7 @@ results -> gallery items, OCR table and debug images. Kept apart from `ui.py` so
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,17 @@ def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     if bg is not None and mask is not None and mask.shape != bg.shape[:2]:
         raise RequestError("canvas", "the drawing and the image have different sizes; clear the canvas")
     return bg, mask
+
+
+def oversized_upload(exc: BaseException, max_pixels: int) -> str:
+    """The message for an upload Pillow refused as too large (its size warning, made an error by
+    `wenchuang serve`, or its hard limit): the pixel count and the studio's limit, no "bomb"."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1))} pixels" if found else "more pixels than allowed"
+    return (
+        f"image: {size}; at most {max_pixels} ({max_pixels / 1e6:.1f} megapixels): "
+        "make the picture smaller and upload it again"
+    )
 
 
 def regions_from_mask(mask: np.ndarray | None, mode: str, priority: str = "top-down") -> list[list[tuple]]:

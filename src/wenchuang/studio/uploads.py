@@ -25,7 +25,7 @@ import zipfile
 
 import numpy as np
 
-from wenchuang.errors import ImageError
+from wenchuang.errors import ImageError, ImageTooLargeError
 from wenchuang.images import load_image
 
 UPLOAD_TYPES = ("png", "jpeg", "webp")
@@ -84,7 +84,7 @@ def decode_base64(text: str, *, max_bytes: int, what: str = "image") -> bytes:
         raise ImageError(f"{what}: expected a base64 string")
     text = _DATA_URL.sub("", text.strip(), count=1)
     if len(text) > (max_bytes * 4) // 3 + 8:
-        raise ImageError(f"{what}: the encoded file is larger than {max_bytes} bytes")
+        raise ImageTooLargeError(f"{what}: the encoded file is larger than {max_bytes} bytes")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):

@@ -70,7 +70,7 @@ def measure(folder: Path, device: str, steps: int, size: int) -> dict:
         pipe(
             'a sign that reads "文创"', conditions=cond, width=size, height=size, num_inference_steps=n_steps,
             generator=torch.Generator().manual_seed(0), output_type="latent",
-            callback=lambda i, t, latents: marks.append(time.perf_counter()),
+            callback_on_step_end=lambda pipe, i, t, tensors: marks.append(time.perf_counter()) or {},
         )
         # per-step time from the step callbacks (excludes text encoding and the masked-image VAE pass)
         return (marks[-1] - marks[0]) / (len(marks) - 1) if len(marks) > 1 else time.perf_counter() - start

@@ -220,9 +220,9 @@ def test_generated_text_with_shadow_and_outline_is_removed_cleanly(stroke):
     polygons = [rect(40, 60, 300, 80), rect(60, 300, 400, 70)]
     lines = [TextLine("你好文创", polygons[0]), TextLine("Shadow Test", polygons[1], color="#F0E0A0")]
     engine = ClassicEngine(stroke=stroke, shadow=True)
-    drawn = engine.generate(DesignRequest(lines=lines, seed=21))
-    assert all(r.passed for r in drawn.readings[0])
     background = make_background(512, 512, 21)
+    drawn = engine.generate(DesignRequest(lines=lines, image=background, seed=21))
+    assert all(r.passed for r in drawn.readings[0])
     result = engine.edit(DesignRequest(mode="edit", image=drawn.images[0], remove_regions=polygons))
     out = result.images[0]
     for text, score in read_lines(out, polygons):

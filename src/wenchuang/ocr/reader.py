@@ -21,6 +21,11 @@ ORT_THREADS_ENV = "WENCHUANG_ORT_THREADS"
 VERTICAL_RATIO = 1.5  # a crop this much taller than wide holds vertical text
 REC_BATCH = 6
 MAX_DETECT_SIDE = 1536  # larger images are detected at this size (speed); boxes are scaled back
+# DB post-processing: (box score threshold, unclip ratio). The default reads text; the recall setting
+# serves text removal, where a missed line stays readable and a loose box costs only a little more
+# segmentation (every candidate is checked to look like text before anything is erased)
+DEFAULT_DB = (0.5, 1.6)
+RECALL_DB = (0.3, 2.0)
 Polygon = Sequence[Sequence[float]]
 
 
@@ -121,9 +126,17 @@ class Detection:
 
 
 class TextDetector:
-    """PP-OCRv4 DB text detection on a whole image, then recognition of each found box."""
+    """PP-OCRv4 DB text detection on a whole image, then recognition of each found box.
+    `box_thresh` (mean probability inside a box to keep it) and `unclip_ratio` (how far a box is grown
+    around the text's core) default to PP-OCR's reading settings; `RECALL_DB` finds more, looser."""
 
-    def __init__(self, threads: int | None = None, recognizer: TextRecognizer | None = None):
+    def __init__(
+        self,
+        threads: int | None = None,
+        recognizer: TextRecognizer | None = None,
+        box_thresh: float = DEFAULT_DB[0],
+        unclip_ratio: float = DEFAULT_DB[1],
+    ):
         from rapidocr_onnxruntime.ch_ppocr_det import TextDetector as _RapidDetector
 
         config = _session_config("ch_PP-OCRv4_det_infer.onnx", threads or ort_threads())
@@ -134,9 +147,9 @@ class TextDetector:
                 "std": [0.5, 0.5, 0.5],
                 "mean": [0.5, 0.5, 0.5],
                 "thresh": 0.3,
-                "box_thresh": 0.5,
+                "box_thresh": float(box_thresh),
                 "max_candidates": 1000,
-                "unclip_ratio": 1.6,
+                "unclip_ratio": float(unclip_ratio),
                 "use_dilation": True,
                 "score_mode": "fast",
             }
@@ -205,10 +218,12 @@ def get_recognizer(threads: int | None = None) -> TextRecognizer:
 
 
 @functools.lru_cache(maxsize=4)
-def get_detector(threads: int | None = None) -> TextDetector:
-    """The shared detector (one per thread count; loaded on first use)."""
+def get_detector(threads: int | None = None, recall: bool = False) -> TextDetector:
+    """The shared detector (one per thread count and setting; loaded on first use). `recall`: the
+    `RECALL_DB` post-processing (lower box threshold, larger unclip) used to find text to remove."""
     threads = threads or ort_threads()
-    return TextDetector(threads, recognizer=get_recognizer(threads))
+    box_thresh, unclip_ratio = RECALL_DB if recall else DEFAULT_DB
+    return TextDetector(threads, recognizer=get_recognizer(threads), box_thresh=box_thresh, unclip_ratio=unclip_ratio)
 
 
 # ------------------------------------------------------------------ reading lines

@@ -1,0 +1,222 @@
+"""`erase_text`: removal that is checked, not assumed.
+
+1. Erase the given regions (the user's boxes, mask parts, lines to replace) and, with `find_all`, every
+   candidate `find_text` judges to be text.
+2. With `find_all`, detect again on the result and erase what is left or newly found (a line the
+   first pass missed, a fragment), up to `MAX_PASSES` passes or until nothing is found; the last
+   detection covers the whole image and is the verification.
+3. Every erased region is read again; where text is still read, its mask is widened and filled again
+   (up to `MAX_RETRIES` times).
+4. The report lists every region (polygon, what was read before and after, the passes that touched
+   it, how its mask was made) and every text still readable anywhere it looked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wenchuang.layout.polygons import polygon_mask
+from wenchuang.ocr import read_lines
+from wenchuang.removal.core import Eraser, remove_text
+from wenchuang.removal.detect import Candidate, find_text, is_readable
+
+__all__ = ["MAX_PASSES", "MAX_RETRIES", "Erasure", "ErasedRegion", "erase_text"]
+
+MAX_PASSES = 3  # detect-and-erase rounds with find_all
+MAX_RETRIES = 2  # widen-and-refill rounds for a region still read
+WIDEN_STEP = 3  # pixels added to a retried region's mask per round (times the round)
+
+
+@dataclass
+class ErasedRegion:
+    polygon: list[tuple[float, float]]
+    source: str  # "request" (given) or "detected"
+    read_before: str = ""
+    score_before: float = 0.0
+    read_after: str = ""
+    score_after: float = 0.0
+    passes: list[int] = field(default_factory=list)
+    retries: int = 0
+    method: str = ""
+    stroke_fraction: float = 0.0
+    color: tuple[int, int, int] | None = None
+
+    @property
+    def remains(self) -> bool:
+        return is_readable(self.read_after, self.score_after)
+
+    def to_dict(self) -> dict:
+        return {
+            "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in self.polygon],
+            "source": self.source,
+            "read_before": self.read_before,
+            "score_before": round(float(self.score_before), 4),
+            "read_after": self.read_after,
+            "score_after": round(float(self.score_after), 4),
+            "passes": list(self.passes),
+            "retries": self.retries,
+            "mask": self.method,
+            "stroke_fraction": round(float(self.stroke_fraction), 4),
+            "text_remains": self.remains,
+        }
+
+
+@dataclass
+class Erasure:
+    """What `erase_text` did: the image, the union of the erased masks, every region, the detector
+    candidates it did not erase (and why), the text still readable, the passes and timings."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    regions: list[ErasedRegion]
+    rejected: list[Candidate]
+    remaining: list[dict]  # polygon, read, score, region (index into regions, or None)
+    passes: int
+    timings: dict[str, float]
+
+    @property
+    def clean(self) -> bool:
+        return not self.remaining
+
+    def warnings(self) -> list[str]:
+        notes = []
+        if self.remaining:
+            texts = ", ".join(f'"{r["read"]}"' for r in self.remaining)
+            notes.append(f"text still readable after removal: {texts}")
+        return notes
+
+    def to_dict(self) -> dict:
+        return {
+            "regions": [r.to_dict() for r in self.regions],
+            "passes": self.passes,
+            "not_text": [c.to_dict() for c in self.rejected],
+            "remaining": self.remaining,
+            "clean": self.clean,
+        }
+
+
+def erase_text(
+    image: np.ndarray,
+    regions: list[tuple[list, np.ndarray]] = (),
+    *,
+    find_all: bool = False,
+    eraser: Eraser | None = None,
+    max_passes: int = MAX_PASSES,
+    max_retries: int = MAX_RETRIES,
+    finder=find_text,
+) -> Erasure:
+    """Erase `regions` ((reading polygon, uint8 {0,1} mask) pairs) and, with `find_all`, every text the
+    detector finds, checked as the module says. `finder(image) -> [Candidate]` is `find_text` (tests
+    may pass another)."""
+    start = time.perf_counter()
+    height, width = image.shape[:2]
+    current = image.copy()
+    union = np.zeros((height, width), np.uint8)
+    done: list[ErasedRegion] = []
+    masks: list[np.ndarray] = []
+    rejected: dict[tuple, Candidate] = {}
+    timings = {"detect": 0.0, "erase": 0.0, "verify": 0.0}
+
+    def erase(items: list[tuple[ErasedRegion, np.ndarray]], pass_no: int, widen: int = 0) -> None:
+        nonlocal current, union
+        t0 = time.perf_counter()
+        removal = remove_text(current, [m for _, m in items], eraser=eraser, widen=widen)
+        current = removal.image
+        union |= removal.mask
+        for (entry, _), strokes in zip(items, removal.strokes):
+            entry.passes.append(pass_no)
+            if not entry.method or strokes.method != "empty":
+                entry.method, entry.stroke_fraction = strokes.method, strokes.fraction
+            entry.color = entry.color or strokes.color
+        timings["erase"] += time.perf_counter() - t0
+
+    # pass 1: the given regions, read first so the report can say what was there
+    given = [ErasedRegion([tuple(map(float, p)) for p in poly], "request") for poly, _ in regions]
+    if given:
+        for entry, (text, score) in zip(given, read_lines(image, [e.polygon for e in given])):
+            entry.read_before, entry.score_before = text, float(score)
+        done.extend(given)
+        masks.extend(m for _, m in regions)
+        erase(list(zip(given, masks)), 1)
+
+    passes = 1 if given else 0
+    remaining: list[dict] = []
+    if find_all:
+        for pass_no in range(1, max_passes + 2):
+            t0 = time.perf_counter()
+            found = finder(current)
+            timings["detect"] += time.perf_counter() - t0
+            for cand in found:
+                if not cand.is_text:
+                    rejected.setdefault(tuple(np.round(np.asarray(cand.polygon).ravel())), cand)
+            text = [c for c in found if c.is_text]
+            if not text or pass_no > max_passes:
+                # nothing left (or the pass limit): this detection over the whole image is the check
+                for cand in text:
+                    at = _overlapping(polygon_mask(cand.polygon, width, height), masks)
+                    remaining.append(_left(cand.polygon, cand.text, cand.score, at))
+                break
+            number = pass_no + (1 if given else 0)
+            fresh, residue = [], []
+            for cand in text:
+                mask = polygon_mask(cand.polygon, width, height)
+                known = _overlapping(mask, masks)
+                if known is not None:  # what is left of a region already erased: its mask widened
+                    residue.append((done[known], masks[known]))
+                    continue
+                entry = ErasedRegion(cand.polygon, "detected", cand.text, cand.score)
+                done.append(entry)
+                masks.append(mask)
+                fresh.append((entry, mask))
+            if fresh:
+                erase(fresh, number)
+            if residue:
+                erase(residue, number, widen=WIDEN_STEP * pass_no)
+            passes = number
+
+    # read every erased region again; widen and refill where text is still read
+    t0 = time.perf_counter()
+    if done:
+        _read_after(current, done)
+        for retry in range(1, max_retries + 1):
+            still = [(e, m) for e, m in zip(done, masks) if e.remains]
+            if not still:
+                break
+            for entry, _ in still:
+                entry.retries = retry
+            erase(still, passes, widen=WIDEN_STEP * retry)
+            _read_after(current, [e for e, _ in still])
+        for index, entry in enumerate(done):
+            if entry.remains and not any(r["region"] == index for r in remaining):
+                remaining.append(_left(entry.polygon, entry.read_after, entry.score_after, index))
+    timings["verify"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - start
+    return Erasure(current, union, done, list(rejected.values()), remaining, passes, timings)
+
+
+def _overlapping(mask: np.ndarray, masks: list[np.ndarray]) -> int | None:
+    """The index of the erased region `mask` mostly lies in (half of the smaller of the two), if any."""
+    area = int(mask.sum())
+    for index, other in enumerate(masks):
+        if area and int((mask & other).sum()) >= 0.5 * min(area, int(other.sum())):
+            return index
+    return None
+
+
+def _read_after(image: np.ndarray, entries: list[ErasedRegion]) -> None:
+    for entry, (text, score) in zip(entries, read_lines(image, [e.polygon for e in entries])):
+        entry.read_after, entry.score_after = text, float(score)
+
+
+def _left(polygon, text: str, score: float, region: int | None) -> dict:
+    """A text still readable: where, what, how confidently, and the erased region it lies in (index
+    into the report's regions) or None (text no pass erased)."""
+    return {
+        "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in polygon],
+        "read": text,
+        "score": round(float(score), 4),
+        "region": region,
+    }

@@ -83,6 +83,7 @@ def test_first_attempt_is_the_uncorrected_result_and_only_wrong_lines_change():
                 assert attempt["seed"] == repair_seed(1, attempt["round"], j)
                 assert set(attempt) >= {"attempt", "seed", "read", "passed"}
     np.testing.assert_array_equal(fixed.images[0][~repaired], plain.images[0][~repaired])
+    np.testing.assert_array_equal(fixed.debug["uncorrected_0"], plain.images[0])  # first attempt kept
     assert not np.array_equal(fixed.images[0], plain.images[0])
     # the final readings are the OCR of the final image against the asked text
     final = asked_readings(fixed, 0)
@@ -102,6 +103,27 @@ def test_corrected_result_is_reproducible():
     assert strip(a.extra["self_correct"]) == strip(b.extra["self_correct"])
 
 
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_garbling_decisions_fail_a_line_with_p_and_n_repairs_with_p_to_the_n_plus_1(p):
+    """The engine's decisions alone (no rendering): first attempts fail with probability p, and a line
+    whose N repairs (seeds from `repair_seed`) all fail too is p^(N+1) rare."""
+    engine, rounds = GarblingEngine(p=p), 2
+    first_wrong = all_wrong = 0
+    trials = 0
+    for seed in range(400):
+        request = make_request(seed=seed)
+        for j, line in enumerate(engine.garbled_lines(request, seed, p)):
+            trials += 1
+            wrong = line.text != TEXTS[j]
+            first_wrong += wrong
+            for round_ in range(1, rounds + 1):
+                single = dataclasses.replace(request, lines=[request.lines[j]])
+                wrong = wrong and engine.garbled_lines(single, repair_seed(seed, round_, j), p)[0].text != TEXTS[j]
+            all_wrong += wrong
+    assert abs(first_wrong / trials - p) < 0.04
+    assert abs(all_wrong / trials - p ** (rounds + 1)) < 0.03
+
+
 def test_sentence_accuracy_rises_from_1_minus_p_to_1_minus_p_to_the_n_plus_1():
     p, rounds = 0.5, 2
     engine = GarblingEngine(p=p)
@@ -113,9 +135,9 @@ def test_sentence_accuracy_rises_from_1_minus_p_to_1_minus_p_to_the_n_plus_1():
         after += sum(r.passed for r in asked_readings(fixed, 0))
         total += len(TEXTS)
     assert total == 48
-    # expected 0.5 before and 1 - 0.5^3 = 0.875 after (a stuck round may end a line's repairs early)
+    # expected 0.5 before and 1 - 0.5^3 = 0.875 after; 48 lines: a few binomial deviations either way
     assert 0.3 <= before / total <= 0.7, before / total
-    assert after / total >= 0.8, after / total
+    assert after / total >= 0.7, after / total
     assert after / total > before / total + 0.2
 
 
@@ -224,3 +246,32 @@ def test_cli_refuses_too_many_rounds(tmp_path, capsys):
     code = main(["generate", "--engine", "classic", "--text", "A", "--self-correct", "11", "--out", str(tmp_path)])
     assert code == 2
     assert "self_correct" in capsys.readouterr().err
+
+
+def test_benchmark_scores_without_and_with_self_correction(tmp_path, capsys, monkeypatch):
+    import json
+    from pathlib import Path
+
+    from wenchuang.cli import main
+    from wenchuang.engines import registry
+
+    fixture = Path(__file__).parents[1] / "evaluation" / "fixtures" / "bench30.json"
+    monkeypatch.setattr(registry, "create_engine", lambda name, model=None, **options: GarblingEngine(p=0.5))
+    out = tmp_path / "bench"
+    code = main(["benchmark", "--annotations", str(fixture), "--out", str(out), "--images-per-entry", "1",
+                 "--limit", "12", "--self-correct", "2"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0 and "without self-correction" in printed and "with self-correction" in printed, printed
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    sc = report["self_correct"]
+    assert sc["rounds"] == 2 and sc["images"] == 12
+    assert sc["without"]["sentence_accuracy"] == report["without_self_correct"]["sentence_accuracy"]
+    assert sc["with"]["sentence_accuracy"] == report["sentence_accuracy"]
+    assert sc["with"]["sentence_accuracy"] > sc["without"]["sentence_accuracy"] + 0.15
+    assert sc["with"]["ned"] >= sc["without"]["ned"]
+    assert sc["without"]["engine_calls"] == 12 < sc["with"]["engine_calls"]
+    assert 0 < sc["without"]["seconds_per_image"] < sc["with"]["seconds_per_image"]
+    assert sorted(p.name for p in (out / "uncorrected" / "images").glob("*.png")) == sorted(
+        p.name for p in (out / "images").glob("*.png")
+    )
+    assert "## Self-correction (up to 2 rounds)" in (out / "report.md").read_text(encoding="utf-8")

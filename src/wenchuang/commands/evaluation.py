@@ -92,7 +92,7 @@ def cmd_benchmark(args) -> int:
     config = BenchmarkConfig(
         engine=args.engine, model=args.model, images_per_entry=args.images_per_entry, seed=args.seed,
         steps=args.steps, guidance_scale=args.guidance, prompt_template=args.prompt_template,
-        limit=args.limit, precision=args.precision,
+        limit=args.limit, precision=args.precision, self_correct=args.self_correct,
     )
     report = run_benchmark(args.annotations, config, args.out, shard=args.shard, metrics_only=args.metrics_only,
                            reader=_reader(args), charset=args.charset)
@@ -100,6 +100,13 @@ def cmd_benchmark(args) -> int:
         print(json.dumps(report))
         return 0
     print(_summary(report))
+    sc = report.get("self_correct")
+    if sc:
+        for label in ("without", "with"):
+            s = sc[label]
+            print(f"  {label} self-correction (up to {sc['rounds']} rounds): sentence accuracy "
+                  f"{s['sentence_accuracy']:.4f}  NED {s['ned']:.4f}  {s['seconds_per_image']:.3f} s/image  "
+                  f"{s['engine_calls']} engine calls")  # fmt: skip
     for name, path in report.get("report_files", {}).items():
         print(f"{name}: {path}")
     return 0
@@ -148,5 +155,8 @@ def register(subparsers) -> None:
     bench.add_argument("--precision", default="engine default", help="recorded in the report (e.g. fp16)")
     bench.add_argument("--shard", metavar="I/N", help="generate only entries with index %% N == I")
     bench.add_argument("--metrics-only", action="store_true", help="score the images already in OUT")
+    bench.add_argument("--self-correct", type=int, default=0, metavar="N",
+                       help="re-edit the lines the OCR reads wrong, up to N rounds (0-10), and report the scores "
+                            "without and with it (first attempts in OUT/uncorrected)")  # fmt: skip
     _add_ocr_options(bench)
     bench.set_defaults(handler=cmd_benchmark)

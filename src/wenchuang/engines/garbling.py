@@ -2,8 +2,8 @@
 
 `GarblingEngine(inner, p)` hands every request to `inner` (the classic engine by default) after
 changing one character of each line it decides to garble. The decision and the wrong character
-come from the attempt's seed alone (image seed and line index), so every run is reproducible and
-attempts with different seeds are independent: one line is right with probability 1 - p, and after
+come from the attempt's seed, the line's index, its text and the prompt (as a model's output depends
+on what it is asked), so every run is reproducible and attempts with different seeds are independent: one line is right with probability 1 - p, and after
 N repairs with probability 1 - p^(N+1). It is the stand-in for a diffusion model's spelling errors in
 the self-correction tests and in ``benchmarks/self_correct.py``; nothing registers it as a user
 engine. Its own readings check what it drew (the garbled text), as an engine that believes itself
@@ -13,6 +13,7 @@ would; the self-correction loop reads every line against the text that was asked
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,9 @@ class GarblingEngine:
     def garbled_lines(self, request: DesignRequest, seed: int, p: float) -> list:
         """The request's lines as this engine writes them for `seed`."""
         out = []
+        scene = zlib.crc32(request.prompt.encode())
         for j, line in enumerate(request.lines):
-            rng = np.random.default_rng([int(seed), j])
+            rng = np.random.default_rng([int(seed), j, zlib.crc32(line.text.encode()), scene])
             text = garble(line.text, rng) if rng.random() < p else line.text
             out.append(dataclasses.replace(line, text=text))
         return out

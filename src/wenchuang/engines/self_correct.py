@@ -19,7 +19,8 @@ For each image of the first result (which is exactly the uncorrected result for 
 
 With several images, the images are then ordered by how many lines pass (best of n; ties keep the
 seed order). ``result.extra["self_correct"]`` records per image and per line the attempts
-(`attempt`, `seed`, `read`, `confidence`, `ned`, `passed`), the final reading and the seconds spent.
+(`attempt`, `seed`, `read`, `confidence`, `ned`, `passed`), the final reading and the seconds spent;
+``result.debug["uncorrected_K"]`` keeps the first attempt of image K (the uncorrected result).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def correct(engine: Any, request: DesignRequest, result: DesignResult, first_sec
     images_info: list[dict[str, Any]] = []
     share = first_seconds / max(len(result.images), 1)
     repair_seconds = 0.0
+    uncorrected = [np.array(image, copy=True) for image in result.images]
     for i, image in enumerate(result.images):
         start = time.perf_counter()
         seed = int(result.seeds[i]) if i < len(result.seeds) else int(request.seed)
@@ -96,6 +98,8 @@ def correct(engine: Any, request: DesignRequest, result: DesignResult, first_sec
         )
 
     _order_best_first(result, images_info)
+    for k, img in enumerate(images_info):  # the first attempts, in the final order (before/after views)
+        result.debug[f"uncorrected_{k}"] = uncorrected[img["original_index"]]
     wrong = sum(len(img["lines"]) - img["passed"] for img in images_info)
     if wrong:
         result.warnings.append(

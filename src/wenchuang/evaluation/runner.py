@@ -4,7 +4,11 @@ Layout of ``OUT``::
 
     images/STEM_k.png   the k-th image of entry STEM (the official scripts' naming), k = 0..K-1
     images/STEM_k.json  its metadata: seed, prompt, lines sent, engine, model, timings
-    report.json         the OCR report (`evaluate_ocr`) + the generation set-up
+    uncorrected/images/STEM_k.png   with ``self_correct`` > 0: the first attempt (no correction)
+    report.json         the OCR report (`evaluate_ocr`) + the generation set-up; with ``self_correct``,
+                        the report of the first attempts under ``without_self_correct`` and the
+                        comparison (sentence accuracy, NED, seconds per image, engine calls) under
+                        ``self_correct``
     report.md           Markdown table
     plots/accuracy_per_language.png, plots/ned_histogram.png, worst_cases.png
 
@@ -34,6 +38,7 @@ from wenchuang.request import MAX_LINES, DesignRequest, TextLine
 
 DEFAULT_SEED = 100  # the official benchmark's seed
 IMAGES = "images"
+UNCORRECTED = "uncorrected"  # the first attempts of a self-corrected run: OUT/uncorrected/images
 
 
 @dataclass
@@ -49,13 +54,14 @@ class BenchmarkConfig:
     prompt_template: str = "{caption}"
     precision: str = "engine default"
     limit: int | None = None  # only the first N entries
+    self_correct: int = 0  # rounds of OCR-checked repair (both the first attempts and the result are scored)
 
     def validate(self) -> None:
         """The sampling settings and the prompt template, checked before anything is generated or
         written (an error names the setting)."""
         DesignRequest(
             lines=[TextLine("a")], steps=self.steps, guidance_scale=self.guidance_scale,
-            width=self.width, height=self.height,
+            width=self.width, height=self.height, self_correct=self.self_correct,
         ).validate()  # fmt: skip
         _fill_template(self.prompt_template, caption="", texts="")
 
@@ -161,7 +167,7 @@ def generate(
         request = DesignRequest(
             prompt=build_prompt(entry, config.prompt_template), lines=lines, image_count=1,
             steps=config.steps, guidance_scale=config.guidance_scale, seed=seed,
-            width=config.width, height=config.height,
+            width=config.width, height=config.height, self_correct=config.self_correct,
         )
         started = time.perf_counter()
         try:
@@ -174,6 +180,12 @@ def generate(
             "shard": [shard[0], shard[1]],
             "seconds": round(time.perf_counter() - started, 4),
         })
+        if config.self_correct:  # the first attempt, written before the final image marks it done
+            meta["seconds_uncorrected"] = round(meta["seconds"] - result.timings.get("self_correct", 0.0), 4)
+            first = out / UNCORRECTED / IMAGES / png.name
+            first.parent.mkdir(parents=True, exist_ok=True)
+            save_image_atomic(first, result.debug["uncorrected_0"])
+            save_json_atomic(first.with_suffix(".json"), {**meta, "self_correct": None})
         save_image_atomic(png, result.images[0])
         save_json_atomic(png.with_suffix(".json"), meta)
         generated += 1
@@ -212,7 +224,7 @@ def write_reports(report: dict, benchmark: Benchmark, out: Path, worst: int = 16
         "accuracy_plot": plot_language_accuracy(report, out / "plots" / "accuracy_per_language.png"),
         "ned_plot": plot_ned_histogram(report, out / "plots" / "ned_histogram.png"),
     }
-    files["markdown"].write_text(markdown_table(report), encoding="utf-8")
+    files["markdown"].write_text(markdown_table(report) + self_correct_markdown(report), encoding="utf-8")
     sheet = contact_sheet(report, benchmark, out / IMAGES, out / "worst_cases.png", count=worst)
     if sheet is not None:
         files["worst_cases"] = sheet
@@ -249,6 +261,57 @@ def run_benchmark(
     elif shard_count > 1 and not metrics_only:
         return {"generation": stats, "note": "shard done; run again with --metrics-only when all shards are"}
     report = evaluate_ocr(benchmark, out / IMAGES, reader=reader, charset=charset, progress=progress)
+    if config.self_correct:
+        without = evaluate_ocr(benchmark, out / UNCORRECTED / IMAGES, reader=reader, charset=charset,
+                               progress=progress)  # fmt: skip
+        report["without_self_correct"] = {k: without[k] for k in ("sentence_accuracy", "ned", "lines", "images",
+                                                                  "per_language")}  # fmt: skip
+        report["self_correct"] = compare_self_correct(report, without, out, config.self_correct)
     report["generation"] = {**asdict(config), **stats, "shards": shard_count}
     report["report_files"] = {k: str(v) for k, v in write_reports(report, benchmark, out).items()}
     return report
+
+
+def compare_self_correct(report: dict, without: dict, out: Path, rounds: int) -> dict:
+    """Sentence accuracy, NED and seconds per image without and with self-correction, and the engine
+    calls it took (from the images' metadata)."""
+    import json  # noqa: PLC0415
+
+    metas = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / IMAGES).glob("*.json"))]
+    corrected = [m for m in metas if isinstance(m.get("self_correct"), dict)]
+    count = max(len(corrected), 1)
+    calls = sum(1 + m["self_correct"].get("repairs", 0) for m in corrected)
+    return {
+        "rounds": rounds,
+        "without": {
+            "sentence_accuracy": without["sentence_accuracy"],
+            "ned": without["ned"],
+            "seconds_per_image": sum(m.get("seconds_uncorrected", 0.0) for m in corrected) / count,
+            "engine_calls": len(corrected),
+        },
+        "with": {
+            "sentence_accuracy": report["sentence_accuracy"],
+            "ned": report["ned"],
+            "seconds_per_image": sum(m.get("seconds", 0.0) for m in corrected) / count,
+            "engine_calls": calls,
+        },
+        "images": len(corrected),
+        "lines": report["lines"],
+    }
+
+
+def self_correct_markdown(report: dict) -> str:
+    """The with/without table of a self-corrected run ("" otherwise)."""
+    sc = report.get("self_correct")
+    if not sc:
+        return ""
+    rows = [
+        f"\n## Self-correction (up to {sc['rounds']} rounds)\n",
+        "| | sentence accuracy | NED | seconds per image | engine calls |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, key in (("without", "without"), ("with", "with")):
+        s = sc[key]
+        rows.append(f"| {label} | {s['sentence_accuracy']:.4f} | {s['ned']:.4f} | {s['seconds_per_image']:.3f} "
+                    f"| {s['engine_calls']} |")  # fmt: skip
+    return "\n".join(rows) + "\n"

@@ -14,6 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WENCHUANG_ORT_THREADS", "1")
+# the engines' dtype "auto" picks bfloat16 on CPUs with native bf16: tests get float32 on every machine
+# (the same numbers everywhere) unless they ask for bf16 (tests/anytext/test_precision.py)
+os.environ.setdefault("WENCHUANG_CPU_BF16", "0")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

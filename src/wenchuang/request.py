@@ -35,6 +35,27 @@ MIN_POLYGON_SIDE = 8  # pixels: the shorter side of a region's rotated rectangle
 MAX_INPUT_PIXELS = 60_000_000  # a base image (camera photos); engines work on at most 4096x4096 of it
 MAX_SELF_CORRECT = 10  # rounds of OCR-checked repair of wrong lines (wenchuang.engines.self_correct)
 
+# --- samplers of the model engines (wenchuang.anytext.schedulers builds them) -------------------
+# name -> default step count. "ddim" is the official sampler; "lcm" and "tcd" need a few-step LoRA.
+SAMPLER_STEPS = {
+    "ddim": 20,
+    "dpmpp_2m": 10,
+    "unipc": 10,
+    "euler": 20,
+    "ddim_trailing": 8,
+    "lcm": 4,
+    "tcd": 4,
+}
+SAMPLERS = tuple(SAMPLER_STEPS)
+DEFAULT_SAMPLER = "ddim"
+
+
+def default_steps(sampler: str) -> int:
+    """The step count a sampler is used with when none is given."""
+    if sampler not in SAMPLER_STEPS:
+        raise RequestError("sampler", f"must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    return SAMPLER_STEPS[sampler]
+
 # --- official defaults --------------------------------------------------------------------------
 DEFAULT_EXTRA_PROMPT = (
     "best quality, extremely detailed,4k, HD, supper legible text,  clear text edges,  clear strokes,"
@@ -202,6 +223,8 @@ class DesignRequest:
     translated_prompt: str | None = None
     # rounds of OCR-checked repair of the lines read wrong (0 = none; wenchuang.engines.self_correct)
     self_correct: int = 0
+    # sampler of the model engines (SAMPLERS); the classic engine ignores it
+    sampler: str = DEFAULT_SAMPLER
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> DesignRequest:
@@ -229,6 +252,8 @@ class DesignRequest:
         self._check_float("guidance_scale", MIN_GUIDANCE, MAX_GUIDANCE)
         self._check_float("strength", MIN_STRENGTH, MAX_STRENGTH)
         self._check_float("eta", 0.0, 1.0)
+        if self.sampler not in SAMPLERS:
+            raise RequestError("sampler", f"must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.sort_priority not in ("top-down", "left-right"):
             raise RequestError(
                 "sort_priority", f"must be 'top-down' or 'left-right', got {self.sort_priority!r}"
@@ -351,6 +376,8 @@ class DesignRequest:
         if not isinstance(regions, list):
             raise RequestError("remove_regions", "must be a list of polygons")
         kwargs["remove_regions"] = [[tuple(p) for p in poly] for poly in regions]
+        if "sampler" in kwargs and "steps" not in kwargs and kwargs["sampler"] in SAMPLER_STEPS:
+            kwargs["steps"] = SAMPLER_STEPS[kwargs["sampler"]]  # a sampler without steps: its own default
         return cls(image=image, mask=mask, **kwargs)
 
 

@@ -4,6 +4,10 @@
   repository in the Hugging Face cache;
 - `convert_anytext_checkpoint(ckpt, out_dir)`: the official checkpoint as a pipeline, saved as a
   diffusers folder (`wenchuang convert anytext`).
+
+Any dtype (`torch_dtype`: float32, bfloat16, float16) is reached without a float32 copy of the model:
+a folder saved in that dtype is read as it is stored, and a checkpoint's tensors are cast one by one
+as they are put into the modules. `folder_dtype(folder)` tells in which dtype a folder was saved.
 """
 
 from __future__ import annotations
@@ -32,6 +36,23 @@ def load_pipeline(model: str | Path | None = None, torch_dtype: torch.dtype = to
     return convert_anytext_checkpoint(
         where.path, config=config, tokenizer_dir=where.tokenizer, torch_dtype=torch_dtype
     )
+
+
+def folder_dtype(folder: str | Path) -> str | None:
+    """The dtype a pipeline folder's UNet weights are stored in ("float32", "bfloat16", "float16"), read
+    from the safetensors header (no weights are loaded); None when there is no UNet file."""
+    import json
+    import struct
+
+    names = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
+    for path in sorted((Path(folder) / "unet").glob("*.safetensors")):
+        with open(path, "rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(size))
+        for key, info in header.items():
+            if key != "__metadata__" and info.get("dtype") in names:
+                return names[info["dtype"]]
+    return None
 
 
 def convert_anytext_checkpoint(

@@ -176,9 +176,13 @@ class AnyTextPipeline(DiffusionPipeline):
         problems += text_components.pop("problems")
         raise_key_problems(problems, source)
 
-        # the meta models from the key check take the checkpoint's tensors directly (no random init)
+        # the meta models from the key check take the checkpoint's tensors directly (no random init),
+        # cast straight to `torch_dtype` (no float32 copy of a bf16/fp16 pipeline in memory)
         for name in ("unet", "controlnet", "vae"):
-            weights = {k: v.to(torch.float32).contiguous() for k, v in getattr(parts, name).items()}
+            weights = {
+                k: v.to(torch_dtype if v.is_floating_point() else v.dtype).contiguous()
+                for k, v in getattr(parts, name).items()
+            }
             models[name].load_state_dict(weights, strict=True, assign=True)
             left = [
                 k for k, t in [*models[name].named_parameters(), *models[name].named_buffers()] if t.is_meta
@@ -323,11 +327,12 @@ class AnyTextPipeline(DiffusionPipeline):
             prompt, conditions, extra_prompt, negative_prompt, guidance_scale, n, prompt_embeds,
             negative_prompt_embeds,
         )
+        # timesteps first: a sigma-based sampler's initial noise scale depends on them
+        timesteps = configure_scheduler(self.scheduler, num_inference_steps, device=device)
         # the generator's first draw samples the masked image's latent, its second the initial noise
         masked_latents, latents = self.prepare_latents(masked, n, generator, device, self.unet.dtype)
         guided_hint = self.prepare_control_hint(conditions, masked_latents, n, device)
 
-        timesteps = configure_scheduler(self.scheduler, num_inference_steps, device=device)
         step_kwargs = self._step_kwargs(eta, generator)
         self._num_timesteps, self._interrupt = len(timesteps), False
         for i, t in enumerate(self.progress_bar(timesteps)):

@@ -3,7 +3,8 @@
 - `official_ddim_timesteps`: the official DDIM sampler's timestep list (`uniform` discretisation:
   every `1000 // steps`-th step, shifted by one), which differs from diffusers' "leading" spacing
   when the step count does not divide 1000 (then it has one step more, as the official sampler).
-- `configure_scheduler`: sets a scheduler's timesteps; a `DDIMScheduler` gets the official list.
+- `configure_scheduler`: sets a scheduler's timesteps; a `DDIMScheduler` with the default "leading"
+  spacing gets the official list (one with "trailing" spacing keeps diffusers' list).
 - `masked_image_latents`: the masked image's latent, a SAMPLE of the VAE posterior (not its mean).
 - `resize_for_edit`: the official `resize_image` (longest side <= 768, sides cut to multiples of 64).
 """
@@ -32,7 +33,7 @@ def configure_scheduler(scheduler, num_steps: int, device: torch.device | str | 
     from diffusers import DDIMScheduler
 
     scheduler.set_timesteps(num_steps, device=device)
-    if isinstance(scheduler, DDIMScheduler):
+    if isinstance(scheduler, DDIMScheduler) and scheduler.config.get("timestep_spacing", "leading") == "leading":
         official = official_ddim_timesteps(num_steps, scheduler.config.num_train_timesteps)
         # diffusers' DDIM step goes back by num_train_timesteps // num_inference_steps, the official stride
         scheduler.timesteps = torch.from_numpy(official).to(device if device is not None else "cpu")

@@ -71,6 +71,8 @@ def _checkpoint_in(folder: Path) -> Path | None:
 def _from_folder(folder: Path) -> ModelLocation | None:
     if (folder / "model_index.json").is_file():
         return ModelLocation("pipeline", folder)
+    if (folder / "pipeline" / "model_index.json").is_file():  # `wenchuang download anytext --dtype ...`
+        return ModelLocation("pipeline", folder / "pipeline")
     ckpt = _checkpoint_in(folder)
     if ckpt is None:
         return None

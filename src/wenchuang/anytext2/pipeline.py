@@ -355,9 +355,10 @@ class AnyText2Pipeline(DiffusionPipeline):
             latents = torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in generator])
         else:
             latents = torch.randn(shape, generator=generator)
+        # timesteps before the noise scale: a sigma-based sampler's init_noise_sigma depends on them
+        timesteps = configure_scheduler(self.scheduler, num_inference_steps, device=device)
         latents = latents.to(device, self.unet.dtype) * self.scheduler.init_noise_sigma
 
-        timesteps = configure_scheduler(self.scheduler, num_inference_steps, device=device)
         step_kwargs = AnyTextPipeline._step_kwargs(self, eta, generator)  # reads only self.scheduler
         for i, t in enumerate(self.progress_bar(timesteps)):
             model_input = self.scheduler.scale_model_input(latents, t)

@@ -97,10 +97,14 @@ def _cuda_available() -> bool:
 class AnyTextEngine:
     """Runs requests on an `AnyTextPipeline` (loaded on first use, or given ready-made).
 
-    Options: `device` ("cuda" when available, else "cpu"), `fp16` (default on CUDA),
+    Options: `device` ("cuda" when available, else "cpu"), `dtype` ("auto", "float32", "bfloat16",
+    "float16"; auto = float16 on a GPU, bfloat16 on a CPU with native bf16, else float32: see
+    `wenchuang.anytext.precision`), `fp16` (older switch: True = float16, False = float32; `dtype` wins),
     `cpu_offload` (model CPU offload: True, False, or None = `wants_cpu_offload`'s automatic choice),
     `batch_size` (images sampled together; None = `images_per_batch`'s automatic choice),
-    `pipeline` (an already built pipeline, e.g. in tests).
+    `lora` (a few-step LoRA file fused into the UNet, `wenchuang.anytext.lora`; its sampler becomes the
+    default of requests that keep the default sampler), `pipeline` (an already built pipeline, e.g. in tests).
+    Each request's `sampler` (`wenchuang.anytext.schedulers`) is set on the pipeline before it runs.
     """
 
     name = NAME
@@ -113,12 +117,21 @@ class AnyTextEngine:
         fp16: bool | None = None,
         cpu_offload: bool | None = None,
         batch_size: int | None = None,
+        dtype: str | None = None,
+        lora: str | None = None,
         **_ignored: Any,
     ):
+        from wenchuang.anytext.precision import resolve_dtype_name
+
         self.model = model
         self._pipe = pipeline
         self.device = device or ("cuda" if _cuda_available() else "cpu")
-        self.fp16 = (self.device != "cpu") if fp16 is None else fp16
+        if dtype is None and fp16 is not None:
+            dtype = "float16" if fp16 else "float32"
+        self.dtype_name = resolve_dtype_name(dtype, self.device)
+        self.fp16 = self.dtype_name == "float16"
+        self.lora = lora
+        self.lora_info = None
         self.cpu_offload = wants_cpu_offload(self.device, cpu_offload)
         self.batch_size = images_per_batch(self.device, batch_size)
 
@@ -127,8 +140,12 @@ class AnyTextEngine:
         if self._pipe is None:
             import torch
 
-            dtype = torch.float16 if self.fp16 else torch.float32
+            dtype = getattr(torch, self.dtype_name)
             pipe = self._load_pipeline(dtype)
+            if self.lora:
+                from wenchuang.anytext.lora import load_fewstep_lora
+
+                self.lora_info = load_fewstep_lora(pipe, self.lora)
             if self.cpu_offload and self.device != "cpu":
                 pipe.enable_model_cpu_offload(device=self.device)
             else:
@@ -143,6 +160,40 @@ class AnyTextEngine:
         return self._run(request)
 
     # ------------------------------------------------------------------ internals
+    def _set_sampler(self, pipe, request: DesignRequest) -> list[str]:
+        """Put the request's sampler on the pipeline (a loaded few-step LoRA's own sampler when the
+        request keeps the default one); warnings for choices that cannot give good images."""
+        from wenchuang.anytext.schedulers import FEW_STEP_SAMPLERS, set_sampler
+        from wenchuang.request import DEFAULT_SAMPLER
+
+        sampler = request.sampler
+        if self.lora_info is not None and sampler == DEFAULT_SAMPLER:
+            sampler = self.lora_info.sampler
+        set_sampler(pipe, sampler)
+        if sampler in FEW_STEP_SAMPLERS and self.lora_info is None:
+            return [f"the {sampler} sampler is made for a few-step LoRA (none is loaded): expect noise-like images"]
+        return []
+
+    def _run_settings(self, pipe) -> dict[str, Any]:
+        """What the images were made with besides the request: dtype, sampler, few-step LoRA."""
+        from wenchuang.anytext.schedulers import sampler_name
+
+        settings: dict[str, Any] = {"dtype": self.dtype_name, "sampler": sampler_name(pipe.scheduler)}
+        if self.lora_info is not None:
+            settings["lora"] = self.lora_info.to_dict()
+        return settings
+
+    def _guidance(self, request: DesignRequest, warnings: list[str]) -> float:
+        """The request's guidance; with a few-step LoRA, the LoRA's own when the request keeps the default."""
+        default = DesignRequest.__dataclass_fields__["guidance_scale"].default
+        if self.lora_info is not None and request.guidance_scale == default:
+            warnings.append(
+                f"the {self.lora_info.kind} LoRA runs with guidance {self.lora_info.guidance_scale:g} "
+                f"(one model call per step); set guidance_scale to override"
+            )
+            return self.lora_info.guidance_scale
+        return request.guidance_scale
+
     def _load_pipeline(self, dtype):
         from wenchuang.anytext.loading import load_pipeline
 
@@ -185,12 +236,14 @@ class AnyTextEngine:
         start = time.perf_counter()
         pipe = self.pipeline
         timings["load"] = time.perf_counter() - start
+        sampler_warnings = self._set_sampler(pipe, request)
 
         lines = self._placed_lines(request)
         seeds = request.resolved_seeds()
         generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        warnings: list[str] = []
+        warnings: list[str] = list(sampler_warnings)
         options = self._model_options(request, lines, warnings)
+        guidance = self._guidance(request, warnings)
 
         model_prompt, translation = _prompt_for_model(request, [line.text for line in lines])
         if translation is not None:
@@ -209,7 +262,7 @@ class AnyTextEngine:
                 height=request.height,
                 num_images_per_prompt=len(batch),
                 num_inference_steps=request.steps,
-                guidance_scale=request.guidance_scale,
+                guidance_scale=guidance,
                 strength=request.strength,
                 eta=request.eta,
                 generator=batch,
@@ -246,6 +299,7 @@ class AnyTextEngine:
             timings=timings,
             warnings=warnings,
             extra={"lines": [line.to_dict() for line in lines], "model_prompt": model_prompt}
+            | self._run_settings(pipe)
             | ({"translation": translation} if translation is not None else {}),
         )
 

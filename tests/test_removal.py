@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -77,3 +79,270 @@ def test_data_prepare_removes_watermarks_through_the_same_path():
     expected = remove_text(image, [polygon_mask(BOX, 320, 256)]).image
     np.testing.assert_array_equal(remove_regions(image, [BOX]), expected)
     assert not np.array_equal(expected, image)
+
+
+# ---------------------------------------------------------------------- the verified path (issue 14)
+import hashlib  # noqa: E402
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+from wenchuang.errors import ModelError  # noqa: E402
+from wenchuang.ocr import read_lines  # noqa: E402
+from wenchuang.removal import erase_text, find_text, looks_like_text, segment  # noqa: E402
+from wenchuang.removal import lama as lama_module  # noqa: E402
+from wenchuang.removal.detect import is_readable, variants  # noqa: E402
+from wenchuang.removal.strokes import StrokeMask  # noqa: E402
+
+LINE_A = [(30, 30), (300, 30), (300, 100), (30, 100)]
+LINE_B = [(30, 160), (300, 160), (300, 230), (30, 230)]
+
+
+def two_lines(background=None) -> np.ndarray:
+    image = (gradient() if background is None else background).copy()
+    cv2.putText(image, "SALE 24", (45, 85), cv2.FONT_HERSHEY_SIMPLEX, 1.7, (150, 20, 20), 5, cv2.LINE_AA)
+    cv2.putText(image, "OPEN 9", (45, 215), cv2.FONT_HERSHEY_SIMPLEX, 1.7, (20, 20, 120), 5, cv2.LINE_AA)
+    return image
+
+
+def readable(image, polygon) -> bool:
+    return is_readable(*read_lines(image, [polygon])[0])
+
+
+def test_second_pass_erases_a_line_the_first_pass_missed():
+    """The first detection misses line B (as PP-OCR misses dark text on dark bark); detecting again
+    after the first erase finds it. With one pass only, it stays and is reported."""
+    image = two_lines()
+    assert readable(image, LINE_A) and readable(image, LINE_B)
+    calls = []
+
+    def finder(current):
+        found = find_text(current)
+        calls.append(len(found))
+        if len(calls) == 1:  # the first pass sees only what lies in the top half
+            found = [c for c in found if np.mean([y for _, y in c.polygon]) < 130]
+        return found
+
+    done = erase_text(image, find_all=True, finder=finder)
+    assert not readable(done.image, LINE_A) and not readable(done.image, LINE_B)
+    assert done.clean and done.passes == 2
+    assert sorted(r.passes for r in done.regions) == [[1], [2]]
+
+    calls.clear()
+    once = erase_text(image, find_all=True, finder=finder, max_passes=1)
+    assert readable(once.image, LINE_B) and not once.clean
+    assert [r["read"].replace(" ", "") for r in once.remaining] == ["OPEN9"]
+    assert once.remaining[0]["region"] is None
+    assert "OPEN" in once.warnings()[0] and "still readable" in once.warnings()[0]
+
+
+def test_an_oversized_mask_is_refused_not_filled():
+    """A region whose 'strokes' would cover most of it (a solid subject, not text) is left alone."""
+    rng = np.random.default_rng(0)
+    image = np.clip(gradient() + rng.normal(0, 12, (256, 320, 3)), 0, 255).astype(np.uint8)
+    cv2.ellipse(image, (160, 128), (100, 60), 0, 0, 360, (40, 30, 20), -1)  # a dark solid shape
+    region = polygon_mask([(70, 78), (250, 78), (250, 178), (70, 178)], 320, 256)
+    found = segment(image, region)
+    assert found.method == "refused" and not found.mask.any() and found.fraction > 0.55
+    done = remove_text(image, [region])
+    np.testing.assert_array_equal(done.image, image)
+    # text of the same colour on the same texture is segmented normally
+    texty = np.clip(gradient() + rng.normal(0, 12, (256, 320, 3)), 0, 255).astype(np.uint8)
+    cv2.putText(texty, "SALE", (80, 150), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (40, 30, 20), 5, cv2.LINE_AA)
+    strokes = segment(texty, region)
+    assert strokes.method in ("background", "colour", "tight") and 0.05 < strokes.fraction < 0.55
+
+
+def test_looks_like_text_needs_a_reading_and_strokes():
+    thin = StrokeMask(np.zeros((4, 4), np.uint8), (0, 0, 0), 0.2, 0.05, "colour")
+    blob = StrokeMask(np.zeros((4, 4), np.uint8), (0, 0, 0), 0.3, 0.9, "colour")
+    assert looks_like_text("SALE", 0.9, thin)[0]
+    assert not looks_like_text("SALE", 0.9, blob)[0]  # an eye, a coin: solid, not strokes
+    assert not looks_like_text("A", 0.7, thin)[0]  # a lone character needs more confidence ...
+    assert looks_like_text("A", 0.9, thin)[0]
+    assert not looks_like_text("O", 0.95, thin)[0]  # ... and a lone round one is a coin or an eye
+    assert not looks_like_text("M6", 0.54, thin)[0]
+    assert not looks_like_text("®●", 0.95, thin)[0]  # no letter or digit
+    assert not looks_like_text("SALE", 0.9, StrokeMask(thin.mask, None, 0.9, 0.0, "refused"))[0]
+
+
+def test_detection_looks_at_an_enhanced_and_an_inverted_copy():
+    image = two_lines()
+    copies = variants(image)
+    assert list(copies) == ["image", "enhanced", "inverted"]
+    np.testing.assert_array_equal(copies["inverted"], 255 - copies["enhanced"])
+    assert copies["enhanced"].std() > image.std()  # CLAHE stretched the contrast
+
+
+def test_a_picture_without_text_comes_back_unchanged():
+    """Coins and eyes imitate letters for the detector; nothing that does not read as text goes."""
+    rng = np.random.default_rng(3)
+    image = np.clip(gradient() * 0.6 + rng.normal(0, 6, (256, 320, 3)), 0, 255).astype(np.uint8)
+    for x, y in [(60, 60), (150, 70), (250, 60), (90, 180), (200, 190)]:
+        cv2.circle(image, (x, y), 34, (170, 140, 70), -1, cv2.LINE_AA)
+        cv2.circle(image, (x, y), 26, (120, 95, 40), 3, cv2.LINE_AA)
+        cv2.ellipse(image, (x, y), (8, 14), 0, 0, 360, (30, 20, 10), -1, cv2.LINE_AA)
+    from wenchuang.engines.classic import ClassicEngine
+    from wenchuang.request import DesignRequest
+
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, remove_all_text=True))
+    np.testing.assert_array_equal(result.images[0], image)
+    assert "no text found: the image is unchanged" in result.warnings
+    assert result.extra["removal"]["regions"] == [] and result.extra["removal"]["clean"]
+
+
+def test_the_result_json_lists_every_erased_region(tmp_path):
+    from wenchuang.engines.classic import ClassicEngine
+    from wenchuang.images import write_result
+    from wenchuang.request import DesignRequest
+
+    image = two_lines()
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, remove_all_text=True, seed=3))
+    (path,) = write_result(tmp_path, result)
+    removal = json.loads(path.with_suffix(".json").read_text())["extra"]["removal"]
+    assert removal["eraser"] == "opencv" and removal["clean"] and removal["passes"] >= 1
+    reads = sorted(r["read_before"].replace(" ", "") for r in removal["regions"])
+    assert reads == ["OPEN9", "SALE24"]
+    for region in removal["regions"]:
+        assert len(region["polygon"]) == 4 and region["source"] == "detected"
+        assert region["passes"] == [1] and region["read_after"].strip() == "" or region["score_after"] < 0.5
+        assert not region["text_remains"]
+    assert all(r.passed and r.expected == "" for r in result.readings[0])
+
+
+def test_a_failed_read_back_retries_wider_then_warns():
+    image = two_lines()
+    widths = []
+
+    def stubborn(img, mask):  # an eraser that fills nothing
+        widths.append(int(mask.sum()))
+        return img.copy()
+
+    done = erase_text(image, [(LINE_A, polygon_mask(LINE_A, 320, 256))], eraser=stubborn)
+    assert done.regions[0].retries == 2 and len(widths) == 3
+    assert widths[0] < widths[1] < widths[2]  # each retry widened the mask
+    assert not done.clean and done.regions[0].remains
+    assert done.remaining[0]["region"] == 0 and "SALE" in done.warnings()[0]
+    # a working eraser needs no retry
+    fine = erase_text(image, [(LINE_A, polygon_mask(LINE_A, 320, 256))])
+    assert fine.clean and fine.regions[0].retries == 0 and fine.regions[0].read_before.replace(" ", "") == "SALE24"
+
+
+def test_cli_exits_non_zero_when_text_remains(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from wenchuang.cli import main
+    from wenchuang.engines import classic
+
+    Image.fromarray(two_lines()).save(tmp_path / "in.png")
+    args = ["edit", "--engine", "classic", "--image", str(tmp_path / "in.png"), "--remove", "--position",
+            "30,30,300,100", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    monkeypatch.setattr(classic.ClassicEngine, "_eraser", lambda self: lambda img, mask: img.copy())
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "text still readable after removal" in err and "SALE" in err
+
+
+# ---------------------------------------------------------------------- LaMa (tiny stand-in model)
+def tiny_lama(path, side=64, scale=255.0):
+    """An ONNX model with LaMa's interface (image 1x3xSxS in [0,1], mask 1x1xSxS -> output 1x3xSxS):
+    masked pixels become 0.25 + 0.5 * the mean of the unmasked ones, times `scale`; side None = free size."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    dims = [1, 3, side, side] if side else [1, 3, "h", "w"]
+    mdims = [1, 1, side, side] if side else [1, 1, "h", "w"]
+    inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, dims),
+              helper.make_tensor_value_info("mask", TensorProto.FLOAT, mdims)]
+    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, dims)
+    const = lambda name, value: helper.make_node(  # noqa: E731
+        "Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.FLOAT, [], [value]))
+    nodes = [
+        const("one", 1.0), const("quarter", 0.25), const("half", 0.5), const("scale", scale),
+        helper.make_node("Sub", ["one", "mask"], ["keep"]),
+        helper.make_node("Mul", ["image", "keep"], ["kept"]),
+        helper.make_node("ReduceMean", ["kept"], ["mean"], keepdims=1),
+        helper.make_node("Mul", ["mean", "half"], ["halfmean"]),
+        helper.make_node("Add", ["halfmean", "quarter"], ["fillvalue"]),
+        helper.make_node("Mul", ["mask", "fillvalue"], ["filled"]),
+        helper.make_node("Add", ["kept", "filled"], ["unit"]),
+        helper.make_node("Mul", ["unit", "scale"], ["output"]),
+    ]
+    model = helper.make_model(helper.make_graph(nodes, "tiny_lama", inputs, [output]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize(("side", "scale"), [(64, 255.0), (None, 1.0)], ids=["fixed-0-255", "free-0-1"])
+def test_lama_eraser_fills_only_the_mask_in_windows(tmp_path, side, scale):
+    eraser = lama_module.LamaEraser(tiny_lama(tmp_path / "tiny.onnx", side, scale))
+    assert eraser.side == side
+    image = np.full((300, 420, 3), 200, np.uint8)
+    mask = np.zeros((300, 420), np.uint8)
+    mask[40:60, 30:120] = 1  # a small group: one window around it
+    mask[200:230, 300:400] = 1
+    out = eraser(image, mask)
+    np.testing.assert_array_equal(out[mask == 0], image[mask == 0])
+    filled = out[mask == 1].astype(int)
+    # the stand-in fills 0.25 + 0.5 * mean (near 0.5 + 0.25 * 200 / 255) in either output range
+    assert np.abs(filled - 255 * (0.25 + 0.5 * 200 / 255 * 0.9)).max() < 30
+
+
+def test_lama_tiles_a_mask_larger_than_one_window(tmp_path):
+    eraser = lama_module.LamaEraser(tiny_lama(tmp_path / "tiny.onnx", 64))
+    mask = np.zeros((1400, 2600), np.uint8)
+    mask[100:1300, 100:2500:40] = 1  # thin columns across the whole picture: one group, many tiles
+    windows = list(lama_module.windows(mask, 64))
+    assert len(windows) > 4
+    covered = np.zeros(mask.shape, int)
+    for x0, y0, x1, y1, core in windows:
+        assert x1 - x0 <= lama_module.MAX_WINDOW and y1 - y0 <= lama_module.MAX_WINDOW
+        covered[y0:y1, x0:x1] += core
+    assert (covered[mask == 1] == 1).all()  # the cores partition the masked pixels
+    image = np.full((1400, 2600, 3), 90, np.uint8)
+    out = eraser(image, mask)
+    assert (out[mask == 1] != 90).all() and (out[mask == 0] == 90).all()
+
+
+def test_lama_refuses_a_model_with_other_inputs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])
+    model = helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "other.onnx"))
+    with pytest.raises(ModelError, match="not a LaMa export"):
+        lama_module.LamaEraser(tmp_path / "other.onnx")
+
+
+def fake_hub(payload: bytes, calls: list):
+    def hf_hub_download(repo, filename, revision=None, local_dir=None, **kwargs):
+        calls.append((repo, filename, revision))
+        path = Path(local_dir) / filename
+        path.write_bytes(payload)
+        return str(path)
+
+    return hf_hub_download
+
+
+def test_lama_download_is_checked_against_its_sha256(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    calls: list = []
+    payload = b"not really a model"
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hub(payload, calls))
+    with pytest.raises(ModelError, match="SHA-256.*deleted"):
+        lama_module.download_lama(tmp_path)
+    assert calls == [(lama_module.LAMA_REPO, lama_module.LAMA_FILE, lama_module.LAMA_REVISION)]
+    assert not (tmp_path / lama_module.LAMA_FILE).exists()  # refused and removed
+    assert not lama_module.lama_status(tmp_path)[0]
+    good = lama_module.download_lama(tmp_path, sha256=hashlib.sha256(payload).hexdigest())
+    assert good == tmp_path / lama_module.LAMA_FILE and good.read_bytes() == payload
+    assert lama_module.lama_status(tmp_path)[0]

@@ -106,6 +106,7 @@ class ClassicEngine:
         if eraser not in ERASERS:
             raise RequestError("eraser", f"must be one of {', '.join(ERASERS)}, got {eraser!r}")
         self.eraser = eraser
+        self.name = NAME if eraser == "opencv" else f"{NAME}-{eraser}"  # the registry's name for it
 
     # ------------------------------------------------------------------ generate
     def generate(self, request: DesignRequest) -> DesignResult:
@@ -148,7 +149,7 @@ class ClassicEngine:
             images=images,
             seeds=seeds,
             request=request,
-            engine=NAME,
+            engine=self.name,
             readings=readings,
             debug={
                 "glyphs": (glyphs * 255).astype(np.uint8),
@@ -248,7 +249,7 @@ class ClassicEngine:
             images=[result],
             seeds=seeds,
             request=request,
-            engine=NAME,
+            engine=self.name,
             readings=[readings],
             debug={
                 "mask": erase_mask * 255,

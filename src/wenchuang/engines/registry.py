@@ -11,6 +11,7 @@ from wenchuang.errors import RequestError
 # `create_engine(model=None, **options) -> Engine`
 _ENGINES = {
     "classic": "wenchuang.engines.classic",
+    "classic-lama": "wenchuang.engines.classic_lama",  # the classic engine with the LaMa eraser
     "anytext": "wenchuang.engines.anytext_engine",
     "anytext2": "wenchuang.engines.anytext2_engine",
 }

@@ -29,6 +29,7 @@ __all__ = ["Candidate", "find_text", "is_readable", "looks_like_text", "variants
 READ_SCORE = 0.5  # a reading below this confidence counts as "nothing read"
 TEXT_SCORE = 0.6  # a detection is text only when read at least this confidently ...
 SINGLE_CHAR_SCORE = 0.8  # ... and a lone character (an eye read as "O") more so
+ROUND_CHARS = set("OoQD0〇○◯°")  # what a coin, a ring or an eye reads as: never text on its own
 MIN_FRACTION = 0.02  # strokes cover at least this much of a text box ...
 MAX_BLOB = 0.5  # ... and at most this share of them survives an opening (solid shapes do)
 MERGE_OVERLAP = 0.5  # two boxes whose intersection covers this much of the smaller are one
@@ -72,8 +73,8 @@ def looks_like_text(text: str, score: float, strokes: StrokeMask | None) -> tupl
     chars = [c for c in normalize_text(text) if _is_word_char(c)]
     if not chars or score < TEXT_SCORE:
         return False, f"not read as text (read {text!r} at {score:.2f})"
-    if len(chars) == 1 and score < SINGLE_CHAR_SCORE:
-        return False, f"a lone character read at {score:.2f} (eyes and coins read as O, D, 0)"
+    if len(chars) == 1 and (score < SINGLE_CHAR_SCORE or chars[0] in ROUND_CHARS):
+        return False, f"a lone character {chars[0]!r} read at {score:.2f} (eyes, coins and rings read as O, D, 0)"
     if strokes is None or strokes.method in ("empty", "refused"):
         return False, "no stroke mask (the box holds no separable strokes, or too many)"
     if strokes.fraction < MIN_FRACTION:

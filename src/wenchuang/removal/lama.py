@@ -164,7 +164,9 @@ class LamaEraser:
         size = self.side or int(np.ceil(side / 8) * 8)
         interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
         pixels = cv2.resize(square, (size, size), interpolation=interp).astype(np.float32) / 255.0
-        holes = (cv2.resize(square_mask, (size, size), interpolation=cv2.INTER_NEAREST) > 0).astype(np.float32)
+        # any coverage makes a hole: a stroke thinner than the scale factor must not vanish
+        coverage = cv2.resize(square_mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+        holes = (coverage > 0).astype(np.float32)
         # grow the hole by a pixel so resampled edge pixels of the text are filled too
         holes = cv2.dilate(holes, np.ones((3, 3), np.uint8))
         pixels *= 1.0 - holes[..., None]

@@ -221,14 +221,14 @@ GEN = ["generate", "--engine", "classic"]
             ["edit", "--engine", "classic", "--image", "{garbage}", "--remove-all-text"],
             "not a PNG, JPEG, WebP or BMP",
         ),
-        (["edit", "--engine", "classic", "--image", "{bomb}", "--remove-all-text"], "6000x6000"),
+        (["edit", "--engine", "classic", "--image", "{bomb}", "--remove-all-text"], "8000x8000"),
         (["edit", "--engine", "classic", "--image", "{photo}"], "nothing to edit"),
         (["edit", "--engine", "classic", "--image", "{photo}", "--remove"], "--remove needs at least one"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, text_photo, png_bomb, args, message):
     (tmp_path / "garbage.png").write_bytes(b"this is not an image at all")
-    (tmp_path / "bomb.png").write_bytes(png_bomb(6000, 6000))
+    (tmp_path / "bomb.png").write_bytes(png_bomb(8000, 8000))  # 64 MP: over the 60 MP limit
     paths = {
         "missing": tmp_path / "missing.png",
         "garbage": tmp_path / "garbage.png",

@@ -203,3 +203,164 @@ def test_cli_edits_a_24_mp_photo_at_full_resolution_and_refuses_64_mp(tmp_path, 
     assert code == 2
     assert stderr.strip().endswith("8000x8000 = 64000000 pixels; at most 60000000 (60.0 megapixels)")
     assert len(stderr.strip().splitlines()) == 1 and len(list(out.glob("*.png"))) == 1
+
+
+# ---------------------------------------------------------------------- the classic engine's legibility
+def test_generated_background_contrasts_with_the_chosen_ink():
+    from wenchuang.engines.classic import (
+        MIN_CONTRAST,
+        ClassicEngine,
+        contrast_ratio,
+        hex_to_rgb,
+        make_background,
+    )
+    from wenchuang.request import DesignRequest
+
+    def worst(image, ink) -> float:
+        corners = [image[5, 5], image[5, -6], image[-6, 5], image[-6, -6]]  # background, away from the text
+        return min(contrast_ratio(ink, c) for c in corners)
+
+    # through the engine: the reported red-on-red, for every palette the seeds pick
+    engine = ClassicEngine()
+    for seed in range(10):
+        line = TextLine("文创", [(60, 100), (200, 100), (200, 160), (60, 160)], color="#aa0000")
+        image = engine.generate(DesignRequest(lines=[line], seed=seed, width=256, height=256)).images[0]
+        assert worst(image, (170, 0, 0)) >= MIN_CONTRAST - 0.1, seed  # the grain moves a level or two
+    for color in ("#ffffff", "#f4efe6", "#202a48", "#aa0000", "#777777"):
+        ink = hex_to_rgb(color)
+        # mid grey has no 4.5:1 partner but black or white: the better plain background is used
+        floor = MIN_CONTRAST if color != "#777777" else 4.0
+        for seed in range(12):
+            assert worst(make_background(64, 64, seed, inks=[ink]), ink) >= floor - 0.1, (color, seed)
+    # no ink given: the seed alone picks, as before
+    np.testing.assert_array_equal(make_background(64, 64, 3), make_background(64, 64, 3, inks=[]))
+
+
+def test_contrast_ratio_is_wcag():
+    from wenchuang.engines.classic import contrast_ratio
+
+    assert contrast_ratio((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
+    assert contrast_ratio((119, 119, 119), (255, 255, 255)) == pytest.approx(4.48, abs=0.01)
+    assert contrast_ratio((170, 0, 0), (170, 0, 0)) == pytest.approx(1.0)
+
+
+def test_automatic_ink_stays_legible_on_a_busy_photo(monkeypatch):
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) gives the astronaut photo")
+    import wenchuang.engines.classic as classic
+    from wenchuang.engines.base import run_request
+    from wenchuang.request import DesignRequest
+
+    photo = skimage_data.astronaut()
+    boxes = [(150, 100, 390, 170), (10, 30, 250, 100), (60, 300, 300, 370), (270, 380, 510, 450),
+             (20, 200, 260, 270), (250, 200, 490, 270)]
+    texts = ["太阳神鸟", "太平有象", "太白金星", "太湖石韵", "泰山太极", "太古遗音"]
+
+    def passed() -> int:
+        count = 0
+        for (x1, y1, x2, y2), text in zip(boxes, texts):
+            line = TextLine(text, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])
+            result = run_request(classic.ClassicEngine(), DesignRequest(image=photo.copy(), lines=[line], seed=1))
+            count += result.readings[0][0].passed
+        return count
+
+    assert passed() == len(texts)
+    monkeypatch.setattr(classic, "BUSY_SHARE", 2.0)  # control: without the outline some lines misread
+    assert passed() < len(texts)
+
+
+def test_text_below_a_readable_size_warns_and_fails_the_check(tmp_path, capsys):
+    text = "一二三四五六七八九十一二三四五六七八九十"  # 20 characters in a 200 x 12 box
+    code = main(["generate", "--engine", "classic", "--text", text, "--position", "100,100,300,112",
+                 "--seed", "1", "--out", str(tmp_path)])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0
+    assert "OCR 0/1 ok" in stdout
+    assert "is drawn 9 px high, below the 12 px that stays readable" in stderr
+    (png,) = tmp_path.glob("*.png")
+    meta = json.loads(png.with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta["readings"][0]["passed"] is False
+    # a readable size gets no warning
+    main(["generate", "--engine", "classic", "--text", "文创", "--position", "100,100,300,160", "--out",
+          str(tmp_path / "ok")])
+    assert "readable" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- edit --text without --position
+def test_edit_text_without_position_replaces_the_detected_lines_in_reading_order(tmp_path, capsys):
+    from wenchuang.engines.classic import TextStyle, draw_line, make_background
+
+    base = make_background(512, 512, 1)
+    old = [("三星堆", [(60, 60), (300, 60), (300, 130), (60, 130)]), ("古蜀", [(60, 300), (260, 300), (260, 370), (60, 370)])]
+    for text, polygon in old:
+        draw_line(base, text, polygon, None, TextStyle((30, 30, 30)))
+    source = tmp_path / "base.png"
+    Image.fromarray(base).save(source)
+    code = main(["edit", "--engine", "classic", "--image", str(source), "--text", "金沙", "--text", "天路",
+                 "--out", str(tmp_path / "out")])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr
+    assert "replacing the 2 line(s) of text found, in reading order" in stderr
+    (png,) = (tmp_path / "out").glob("*.png")
+    result = load_image(png)
+    readings = check_lines(result, [TextLine("金沙", old[0][1]), TextLine("天路", old[1][1])])
+    assert [r.passed for r in readings] == [True, True], readings
+    # a different number of lines: refused, naming what was found
+    code = main(["edit", "--engine", "classic", "--image", str(source), "--text", "金沙",
+                 "--out", str(tmp_path / "out2")])
+    stderr = capsys.readouterr().err
+    assert code == 2 and "1 --text value(s) given but 2 line(s) of text found" in stderr
+    assert "三星堆" in stderr and not (tmp_path / "out2").exists()
+
+
+# ---------------------------------------------------------------------- the studio's small things
+def test_gallery_query_errors_use_the_documented_shape(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from wenchuang.studio.api import create_app
+    from wenchuang.studio.config import StudioConfig
+
+    client = TestClient(create_app(StudioConfig(data_dir=tmp_path, ui=False)), base_url="http://127.0.0.1:7860")
+    for query, field in (("limit=0", "limit"), ("limit=abc", "limit"), ("offset=-1", "offset")):
+        r = client.get(f"/api/gallery?{query}")
+        assert r.status_code == 422
+        body = r.json()
+        assert set(body) == {"error", "field"} and body["field"] == field
+        assert body["error"].startswith(f"{field}: ")
+    r = client.get("/api/gallery.zip")
+    assert r.status_code == 422 and r.json()["field"] == "ids"
+
+
+def test_serve_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "seconds in which --ban-threshold violations ban a client (default 60.0)" in text
+    assert "WENCHUANG_ANYTEXT_MODEL" in text  # serve has no --model: the way to point it at weights
+
+
+# ---------------------------------------------------------------------- advice that works where it is given
+def test_weights_advice_names_commands_that_work(tmp_path, monkeypatch):
+    from wenchuang.anytext import weights
+    from wenchuang.engines import registry
+    from wenchuang.studio.config import StudioConfig
+    from wenchuang.studio.service import Studio
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("WENCHUANG_HOME", raising=False)
+    monkeypatch.delenv(weights.ENV_VAR, raising=False)
+    # the README's `--model models/anytext` before the download: a folder to download into, not a repo
+    with pytest.raises(Exception) as info:
+        weights.locate_model("models/anytext")
+    assert "`wenchuang download anytext --to models/anytext`" in str(info.value)
+    # the studio: no --model on serve; the env variable (which serve reads) and the download command
+    studio = Studio(StudioConfig(data_dir=tmp_path / "data", ui=False))
+    (anytext,) = [e for e in studio.engines() if e["name"] == "anytext"]
+    assert not anytext["ready"]
+    for text in (anytext["detail"], anytext["help"]):
+        assert "wenchuang download anytext" in text
+        assert "WENCHUANG_ANYTEXT_MODEL=" in text and "wenchuang serve" in text
+        assert "wenchuang convert" not in text
+    assert "tokenizer" in anytext["detail"]  # copying the checkpoint alone is not enough
+    status = registry.engine_status("anytext2")
+    assert "WENCHUANG_ANYTEXT2_MODEL=PATH wenchuang serve" in status.detail

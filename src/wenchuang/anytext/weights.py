@@ -44,11 +44,22 @@ def default_model_dir() -> Path:
 
 
 def how_to_get_weights(where: Path | None = None) -> str:
-    where = where or default_model_dir()
+    """How to get the weights, naming commands that work from every command (serve has no --model:
+    it reads the default folder or $WENCHUANG_ANYTEXT_MODEL)."""
+    default = default_model_dir()
+    where = Path(where) if where else default
+    if where == default:
+        get = f"run `wenchuang download anytext` (it puts them into {where}, where every command looks"
+        use = "; weights elsewhere: `--model PATH` for generate/edit, or "
+    else:
+        get = f"run `wenchuang download anytext --to {where}` (then use that folder"
+        use = f"; with `--model {where}` for generate/edit, or "
     return (
-        f"download the AnyText v1.1 weights with `wenchuang download anytext` (Hugging Face {DEFAULT_REPO}, "
-        f"about 2.9 GB in fp16; or ModelScope {MODELSCOPE_REPO}, anytext_v1.1.ckpt, about 5.7 GB), or copy "
-        f"anytext_v1.1.ckpt into {where} on an offline machine, or pass --model PATH_OR_REPO"
+        f"to get the AnyText v1.1 weights {get}: Hugging Face {DEFAULT_REPO}, about 2.9 GB in fp16, or "
+        f"--source modelscope, anytext_v1.1.ckpt, about 5.7 GB); on an offline machine copy anytext_v1.1.ckpt "
+        f"into {where} and CLIP's tokenizer files (vocab.json, merges.txt of {CLIP_REPO}) into "
+        f"{where / 'tokenizer'}; it is converted when loaded{use}"
+        f"`{ENV_VAR}={'PATH' if where == default else where} wenchuang serve` (the variable works for every command)"
     )
 
 
@@ -112,8 +123,9 @@ def locate_model(model: str | Path | None = None) -> ModelLocation:
             folder = Path(snapshot_download(text, local_files_only=True))
         except Exception:
             raise ModelError(
-                f"the Hugging Face repository {text} is not in the local cache (and no folder {text} exists "
-                f"here); run `wenchuang download anytext --repo {text}` first (or {how_to_get_weights()})"
+                f"no folder {text} exists here and no Hugging Face repository {text} is in the local cache: "
+                f"to download the AnyText weights into that folder run `wenchuang download anytext --to {text}`; "
+                f"for the Hub repository of that name, `wenchuang download anytext --repo {text}`"
             ) from None
         found = _from_folder(folder)
         if found is None:
@@ -186,14 +198,14 @@ def _hf_download(repo: str, target: Path, revision: str | None = None, allow_pat
             raise ModelError(
                 f"cannot download CLIP's tokenizer ({type(exc).__name__}); on a connected machine fetch "
                 f"vocab.json and merges.txt of Hugging Face {CLIP_REPO} into {target}, then pass "
-                f"--model {target.parent}"
+                f"--model {target.parent} (generate/edit; serve: {ENV_VAR}={target.parent})"
             ) from None
         files = ", ".join(p for p in allow_patterns or [] if "*" not in p) or "the checkpoint"
         raise ModelError(
             f"cannot download {repo} ({type(exc).__name__}); on a connected machine fetch {files} from "
             f"Hugging Face {repo} (or anytext_v1.1.ckpt from ModelScope {MODELSCOPE_REPO}) into {target}, "
             f"and vocab.json + merges.txt of {CLIP_REPO} into {target / 'tokenizer'}; then pass "
-            f"--model {target}{_modelscope_hint()}"
+            f"--model {target} (generate/edit; serve: {ENV_VAR}={target}){_modelscope_hint()}"
         ) from None
 
 

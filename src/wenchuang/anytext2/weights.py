@@ -32,11 +32,18 @@ def default_model_dir() -> Path:
 
 
 def how_to_get_weights(where: Path | None = None) -> str:
-    where = where or default_model_dir()
+    """How to get the weights, naming commands that work from every command (serve has no --model:
+    it reads the default folder or $WENCHUANG_ANYTEXT2_MODEL)."""
+    default = default_model_dir()
+    where = Path(where) if where else default
+    to = "" if where == default else f" --to {where}"
     return (
-        f"download the AnyText2 weights with `wenchuang download anytext2` (ModelScope {MODELSCOPE_REPO}: "
-        f"anytext_v2.0.ckpt, about 6 GB, and CLIP's folder; needs `pip install modelscope`), or copy "
-        f"anytext_v2.0.ckpt and clip-vit-large-patch14/ into {where} on an offline machine, or pass --model PATH"
+        f"to get the AnyText2 weights run `wenchuang download anytext2{to}` (ModelScope {MODELSCOPE_REPO}: "
+        f"anytext_v2.0.ckpt, about 6 GB, and CLIP's folder; needs `pip install modelscope`), or on an offline "
+        f"machine copy anytext_v2.0.ckpt and clip-vit-large-patch14/ into {where}; "
+        + ("every command looks there; weights elsewhere: " if where == default else "then use it with ")
+        + f"`--model {'PATH' if where == default else where}` for generate/edit, or "
+        f"`{ENV_VAR}={'PATH' if where == default else where} wenchuang serve` (the variable works for every command)"
     )
 
 

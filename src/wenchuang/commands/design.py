@@ -39,7 +39,10 @@ def register(subparsers) -> None:
         "edit",
         help="replace or remove the text of an image",
         description="Edit the text of an image: --text NEW --position BOX replaces the text inside BOX; "
-        "--remove --position BOX erases it; --remove-all-text erases every text the detector finds; "
+        "--text alone (no --position, --mask or --remove-all-text) replaces the lines the OCR detector "
+        "finds, in reading order, one --text per line found; "
+        "--remove --position BOX erases it; --remove-all-text erases every text the detector finds "
+        "(with --text, the new lines are then placed automatically); "
         "--mask PNG erases the text under the mask's white strokes.",
     )
     _common(edit, engines)
@@ -162,6 +165,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
         remove = _positions(args.position, len(args.position), required=True)
     else:
         polygons = _positions(args.position, len(args.text), required=False)
+        if args.text and not args.position and mask is None and not args.remove_all_text:
+            polygons = _detected_lines(image, len(args.text))
         lines = _lines(args, args.text, polygons)
     request = DesignRequest(
         mode="edit",
@@ -184,6 +189,30 @@ def _load(path: str) -> np.ndarray:
     from wenchuang.images import load_image
 
     return load_image(path)
+
+
+def _detected_lines(image: np.ndarray, count: int) -> list:
+    """`edit --text` without positions: the boxes of the text lines the detector finds, in reading
+    order, one per --text; a clear error when their number differs."""
+    from wenchuang.ocr import get_detector, read_lines
+
+    boxes = [[(float(x), float(y)) for x, y in box] for box in get_detector().detect_boxes(image)]
+    if not boxes:
+        raise RequestError(
+            "position", "no text found in the image to replace; give a --position BOX for each --text"
+        )
+    if len(boxes) != count:
+        found = ", ".join(
+            f'"{text.strip()}" at {",".join(str(round(v)) for v in (*box[0], *box[2]))}'
+            for (text, _), box in zip(read_lines(image, boxes), boxes)
+        )
+        raise RequestError(
+            "text",
+            f"{count} --text value(s) given but {len(boxes)} line(s) of text found ({found}); give one --text "
+            "per line found, in reading order, or a --position BOX for each --text",
+        )
+    print(f"wenchuang: note: replacing the {count} line(s) of text found, in reading order", file=sys.stderr)
+    return boxes
 
 
 def _lines(args: argparse.Namespace, texts: list[str], polygons: list) -> list[TextLine]:

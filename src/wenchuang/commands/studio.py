@@ -80,9 +80,10 @@ def register(subparsers) -> None:
     )
     serve.add_argument(
         "--engine",
-        choices=["classic", "anytext"],
+        choices=["classic", "anytext", "anytext2"],
         default=None,
-        help="default engine (default: the best one whose weights are ready: anytext2, anytext, classic)",
+        help="default engine (default: the best one whose weights are ready: anytext2, anytext, classic); "
+        "weights outside their default folder: set WENCHUANG_ANYTEXT_MODEL / WENCHUANG_ANYTEXT2_MODEL",
     )
     serve.add_argument(
         "--queue-size", type=_COUNT, default=8, help="waiting jobs before 429 (default %(default)s)"
@@ -106,7 +107,12 @@ def register(subparsers) -> None:
         default=StudioConfig.ban_threshold,
         help="violations within --ban-window seconds that ban a client; 0 = never ban (default %(default)s)",
     )
-    serve.add_argument("--ban-window", type=_POSITIVE, default=StudioConfig.ban_window_s, help="seconds")
+    serve.add_argument(
+        "--ban-window",
+        type=_POSITIVE,
+        default=StudioConfig.ban_window_s,
+        help="seconds in which --ban-threshold violations ban a client (default %(default)s)",
+    )
     serve.add_argument(
         "--ban-duration",
         type=_POSITIVE,

@@ -25,6 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from wenchuang import __version__
@@ -202,6 +203,14 @@ def create_app(
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):
         return _error(422, str(exc), exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _query_error(request: Request, exc: RequestValidationError):
+        # FastAPI's own checks (query and path parameters) answer in the documented shape too
+        first = (exc.errors() or [{}])[0]
+        where = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")]
+        field = ".".join(where)
+        return _error(422, f"{field}: {first.get('msg', 'invalid value')}" if field else "invalid request", field)
 
     @app.exception_handler(ImageError)
     async def _image_error(request: Request, exc: ImageError):

@@ -36,9 +36,10 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # A font in a request is a registered name, never a path (no user string becomes a path).
 FONT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ANYTEXT_HELP = (
-    "Get the AnyText weights with `wenchuang download anytext` (or copy the official anytext_v1.1.ckpt "
-    "where its message says and convert it with `wenchuang convert`), then restart the studio. Other "
-    "AnyText models (converted folders or .safetensors files) placed in {models} appear in the model picker."
+    "Get the AnyText weights with `wenchuang download anytext` in a terminal (they go where the studio "
+    "looks; no conversion needed), then restart `wenchuang serve`; for weights already elsewhere start it as "
+    "`WENCHUANG_ANYTEXT_MODEL=PATH wenchuang serve`. Other AnyText models (converted folders or .safetensors "
+    "files) placed in {models} appear in the model picker."
 )
 
 

@@ -11,6 +11,7 @@ from wenchuang.engines import registry
 from wenchuang.engines.base import run_request
 from wenchuang.engines.classic import ClassicEngine, create_engine, engine_status, make_background
 from wenchuang.errors import FontError, RequestError
+from wenchuang.layout.fonts import available_fonts
 from wenchuang.ocr import normalize_text
 from wenchuang.request import DesignRequest, TextLine
 
@@ -77,7 +78,15 @@ CASES = [
     ("perspective-quad", [("熊猫文创", [(80, 160), (440, 120), (450, 260), (70, 250)], None)], {}),
     ("outline", [("红色印章", rect(60, 180, 380, 100), "#C62828")], {"stroke": 0.06}),
     ("no-shadow", [("Museum Shop", rect(50, 200, 410, 80), "#333333")], {"shadow": False}),
-    ("wqy-font", [("书法艺术 Art", rect(40, 200, 430, 80), None)], {"font": "wqy-zenhei"}),
+    pytest.param(
+        "wqy-font",
+        [("书法艺术 Art", rect(40, 200, 430, 80), None)],
+        {"font": "wqy-zenhei"},
+        marks=pytest.mark.skipif(
+            "wqy-zenhei" not in available_fonts(),
+            reason="needs WenQuanYi Zen Hei (Debian: apt-get install fonts-wqy-zenhei)",
+        ),
+    ),
     ("small-text", [("小字也清楚", rect(150, 240, 200, 32), None)], {}),
     ("twenty-chars", [("一二三四五六七八九十ABCDEFGHIJ", rect(10, 230, 490, 44), None)], {}),
     ("digits", [("NO.1 文创 2024", rect(60, 220, 390, 70), None)], {}),
@@ -95,14 +104,17 @@ def _is_vertical(polygon) -> bool:
     return (max(ys) - min(ys)) >= 1.5 * (max(xs) - min(xs))
 
 
-@pytest.mark.parametrize(("case", "spec", "options"), CASES, ids=[c[0] for c in CASES])
+CASE_NAMES = [c.values[0] if hasattr(c, "values") else c[0] for c in CASES]
+
+
+@pytest.mark.parametrize(("case", "spec", "options"), CASES, ids=CASE_NAMES)
 def test_rendering_cases_read_back_exactly(case, spec, options):
     engine = ClassicEngine(stroke=options.get("stroke", 0.0), shadow=options.get("shadow", True))
     lines = [
         TextLine(text, polygon=poly, color=color, font=options.get("font")) for text, poly, color in spec
     ]
     base = make_background(512, 512, 99)[::-1].copy() if options.get("base") else None
-    seed = 100 + [c[0] for c in CASES].index(case)  # a different background for each case
+    seed = 100 + CASE_NAMES.index(case)  # a different background for each case
     request = DesignRequest(prompt="文创海报", lines=lines, seed=seed, image=base)
     result = run_request(engine, request)
 

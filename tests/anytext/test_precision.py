@@ -214,3 +214,55 @@ def test_download_with_dtype_converts_into_a_folder_found_without_model(shared_g
     assert folder_dtype(target / "pipeline") == "bfloat16"
     where = weights.locate_model(str(target))
     assert where.kind == "pipeline" and where.path == target / "pipeline"
+
+
+def test_cli_passes_dtype_sampler_and_steps(monkeypatch, tmp_path):
+    from wenchuang.cli import main
+    from wenchuang.engines import registry
+
+    seen, requests = [], []
+    real = registry.create_engine
+    monkeypatch.setattr(
+        registry, "create_engine", lambda name, model=None, **o: seen.append((name, o)) or real(name, model, **o)
+    )
+    import wenchuang.commands.design as design
+
+    real_run = design.run_request
+    monkeypatch.setattr(design, "run_request", lambda engine, request: requests.append(request) or real_run(engine, request))
+    args = ["generate", "--engine", "classic", "--text", "茶", "--position", "20,20,200,90", "--size", "256x256"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--sampler", "dpmpp_2m", "--dtype", "bfloat16"]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--lora", "Hyper-SD15-4steps-lora.safetensors"]) == 0
+    assert main([*args, "--out", str(tmp_path / "c"), "--sampler", "unipc", "--steps", "7"]) == 0
+    assert [(r.sampler, r.steps) for r in requests] == [("dpmpp_2m", 10), ("ddim_trailing", 4), ("unipc", 7)]
+    assert seen[0] == ("classic", {"cpu_offload": None})  # the classic engine takes no dtype
+    meta = json.loads(next((tmp_path / "a").glob("*.json")).read_text())
+    assert meta["request"]["sampler"] == "dpmpp_2m" and meta["request"]["steps"] == 10
+
+
+def test_engine_runs_the_request_sampler_and_a_lora(folders, tmp_path):
+    from safetensors.torch import save_file
+
+    root, _ = folders
+    engine = anytext_engine.AnyTextEngine(model=str(root / "fp32"), device="cpu", dtype="float32")
+    line = TextLine("AB", [(40, 40), (200, 40), (200, 100), (40, 100)])
+    request = DesignRequest(prompt="x", lines=[line], width=256, height=256, steps=2, seed=1, sampler="unipc")
+    result = run_request(engine, request)
+    assert result.extra["sampler"] == "unipc" and engine.pipeline.num_timesteps == 2
+    lcm = run_request(engine, DesignRequest(prompt="x", lines=[line], width=256, height=256, steps=2, sampler="lcm"))
+    assert any("few-step LoRA" in w for w in lcm.warnings)
+
+    unet = engine.pipeline.unet
+    name = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
+    weight = dict(unet.named_modules())[name].weight
+    key = "lora_unet_" + name.replace(".", "_")
+    lora = {
+        f"{key}.lora_down.weight": torch.randn(4, weight.shape[1]) * 0.1,
+        f"{key}.lora_up.weight": torch.randn(weight.shape[0], 4) * 0.1,
+    }
+    save_file(lora, str(tmp_path / "lcm-lora-sdv1-5.safetensors"))
+    with_lora = anytext_engine.AnyTextEngine(
+        model=str(root / "fp32"), device="cpu", dtype="float32", lora=str(tmp_path / "lcm-lora-sdv1-5.safetensors")
+    )
+    out = run_request(with_lora, DesignRequest(prompt="x", lines=[line], width=256, height=256, steps=4, seed=1))
+    assert out.extra["sampler"] == "lcm" and out.extra["lora"]["kind"] == "lcm"
+    assert any("guidance 1" in w for w in out.warnings)

@@ -11,11 +11,21 @@ import sys
 
 import numpy as np
 
+from wenchuang.anytext.precision import DTYPE_CHOICES
 from wenchuang.engines import registry
 from wenchuang.engines.base import run_request
 from wenchuang.errors import RequestError
 from wenchuang.prompts import quoted_texts
-from wenchuang.request import DesignRequest, DesignResult, TextLine, parse_size
+from wenchuang.request import (
+    DEFAULT_SAMPLER,
+    SAMPLER_STEPS,
+    SAMPLERS,
+    DesignRequest,
+    DesignResult,
+    TextLine,
+    default_steps,
+    parse_size,
+)
 
 
 def register(subparsers) -> None:
@@ -96,7 +106,25 @@ def _common(parser: argparse.ArgumentParser, engines: list[str]) -> None:
         help="text colour: once for every line, or once per --text in order",
     )
     parser.add_argument("--seed", type=int, default=-1, metavar="N", help="random seed (default: random)")
-    parser.add_argument("--steps", type=int, default=20, help="sampling steps for model engines (default 20)")
+    parser.add_argument(
+        "--steps", type=int, default=None,
+        help="sampling steps for model engines (default: the sampler's: " + _sampler_defaults() + ")",
+    )
+    parser.add_argument(
+        "--sampler", choices=SAMPLERS, default=None,
+        help="sampler of model engines (default ddim, the official one; dpmpp_2m or unipc at 10 steps are about "
+        "twice as fast; lcm/tcd need --lora)",
+    )
+    parser.add_argument(
+        "--dtype", choices=DTYPE_CHOICES, default=None,
+        help="number format of model engines (default auto: float16 on a GPU, bfloat16 on a CPU with native "
+        "bf16, else float32)",
+    )
+    parser.add_argument(
+        "--lora", metavar="FILE",
+        help="few-step LoRA for SD1.5 (LCM-LoRA, TCD or Hyper-SD .safetensors) fused into the model; its "
+        "sampler, steps and guidance become the defaults",
+    )
     parser.add_argument(
         "--prompt-en",
         metavar="P",
@@ -137,7 +165,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         lines=lines,
         image=image,
         image_count=args.count,
-        steps=args.steps,
+        **_sampling(args),
         seed=args.seed,
         width=width,
         height=height,
@@ -176,7 +204,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         mask=mask,
         remove_regions=remove,
         remove_all_text=bool(args.remove_all_text),
-        steps=args.steps,
+        **_sampling(args),
         seed=args.seed,
         translated_prompt=args.prompt_en,
         self_correct=args.self_correct,
@@ -185,6 +213,22 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- helpers
+def _sampler_defaults() -> str:
+    return ", ".join(f"{name} {steps}" for name, steps in SAMPLER_STEPS.items())
+
+
+def _sampling(args: argparse.Namespace) -> dict:
+    """sampler and steps of the request: as given, else a --lora's own, else ddim and the sampler's steps."""
+    sampler, steps = args.sampler, args.steps
+    if args.lora and sampler is None:
+        from wenchuang.anytext.lora import lora_kind
+
+        _, sampler, lora_steps, _ = lora_kind(args.lora)
+        steps = lora_steps if steps is None else steps
+    sampler = sampler or DEFAULT_SAMPLER
+    return {"sampler": sampler, "steps": default_steps(sampler) if steps is None else steps}
+
+
 def _load(path: str) -> np.ndarray:
     from wenchuang.images import load_image
 
@@ -257,6 +301,8 @@ def _run(args: argparse.Namespace, request: DesignRequest) -> int:
     if not status.ready:
         raise RequestError("engine", f"{name} is not ready: {status.detail} (try --engine classic)")
     options = {"eraser": args.eraser} if name == "classic" and getattr(args, "eraser", None) else {}
+    if name != "classic":
+        options.update({k: v for k, v in (("dtype", args.dtype), ("lora", args.lora)) if v})
     engine = registry.create_engine(name, model=args.model, cpu_offload=args.cpu_offload, **options)
     result = run_request(engine, request)
     paths = write_result(args.out, result)

@@ -117,6 +117,22 @@ def test_detector_finds_nothing_on_a_plain_image():
     assert ocr.get_detector().detect(np.full((256, 256, 3), 200, np.uint8)) == []
 
 
+def test_recall_detector_finds_faint_text_with_looser_boxes():
+    """The removal setting (lower box threshold, larger unclip) is a separate shared detector: it finds
+    every line the reading setting finds, in a box that encloses it, and faint text the other misses."""
+    image, _ = _text_image([("文创工作室", (30, 40)), ("Summer 2024", (200, 250))])
+    recall = ocr.get_detector(recall=True)
+    assert recall is not ocr.get_detector() and recall is ocr.get_detector(recall=True)
+    default_boxes = ocr.get_detector().detect_boxes(image)
+    recall_boxes = recall.detect_boxes(image)
+    assert len(recall_boxes) == len(default_boxes) == 2
+    for tight, loose in zip(default_boxes, recall_boxes):
+        assert loose[:, 0].min() <= tight[:, 0].min() and loose[:, 0].max() >= tight[:, 0].max()
+        assert loose[:, 1].min() <= tight[:, 1].min() and loose[:, 1].max() >= tight[:, 1].max()
+    faint, _ = _text_image([("低对比度的文字", (40, 150))], bg=(128, 128, 128), fg=(142, 142, 142))
+    assert len(recall.detect_boxes(faint)) >= len(ocr.get_detector().detect_boxes(faint))
+
+
 def test_thread_count_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(ocr.reader.ORT_THREADS_ENV, "1")
     assert ocr.ort_threads() == 1

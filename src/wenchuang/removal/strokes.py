@@ -28,7 +28,8 @@ __all__ = ["MAX_CORE_FRACTION", "StrokeMask", "segment", "segment_strokes"]
 
 MAX_CORE_FRACTION = 0.55  # strokes (before dilation) never cover more of a text box than this
 NOISY_RING = 9.0  # ring noise (robust sigma, RGB distance) above which the background is "busy"
-KMEANS_K = 4
+KMEANS_K = 6
+MIN_BACKGROUND_FRACTION = 0.06  # the background model finding less than this is checked by colour
 
 
 @dataclass
@@ -90,10 +91,15 @@ def segment(image: np.ndarray, region: np.ndarray, widen: int = 0) -> StrokeMask
     strokes = (distance > threshold) & inside_b
     method = "background"
     clusters = None
-    if noise > NOISY_RING or strokes.sum() > 0.45 * area:
+    share = strokes.sum() / area
+    if noise > NOISY_RING or share > 0.45 or share < MIN_BACKGROUND_FRACTION:  # busy, or found little
         clusters = _colour_clusters(crop, inside_b, ring_b)
         if clusters is not None:
-            strokes, method = clusters[0], "colour"
+            found = clusters[0].sum()
+            # too much: the colours; too little: the colours when they find more; a busy ring with a
+            # plausible share: the colours only when they are the tighter of the two
+            if share > 0.45 or (found > strokes.sum() if share < MIN_BACKGROUND_FRACTION else found <= strokes.sum()):
+                strokes, method = clusters[0], "colour"
     if strokes.sum() > MAX_CORE_FRACTION * area and clusters is not None:
         strokes, method = clusters[1], "tight"  # the single most text-like colour only
     if strokes.sum() > MAX_CORE_FRACTION * area:
@@ -125,7 +131,7 @@ def segment(image: np.ndarray, region: np.ndarray, widen: int = 0) -> StrokeMask
 
 def _colour_clusters(crop: np.ndarray, inside: np.ndarray, ring: np.ndarray):
     """(strokes, tightest strokes) from k-means in Lab, or None when no colour is specific to the
-    region: a cluster is text when its share of the ring is under a quarter of its share inside."""
+    region: a cluster is text when its share of the ring is under 30 % of its share inside."""
     lab = cv2.cvtColor(np.clip(crop, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
     sample = lab[inside | ring]
     if len(sample) < 4 * KMEANS_K or ring.sum() < 8:
@@ -138,7 +144,7 @@ def _colour_clusters(crop: np.ndarray, inside: np.ndarray, ring: np.ndarray):
     p_in = np.bincount(labels[inside], minlength=KMEANS_K) / max(int(inside.sum()), 1)
     p_ring = np.bincount(labels[ring], minlength=KMEANS_K) / max(int(ring.sum()), 1)
     ratio = p_ring / np.maximum(p_in, 1e-6)
-    text = [c for c in np.argsort(ratio) if p_in[c] >= 0.01 and ratio[c] < 0.25]
+    text = [c for c in np.argsort(ratio) if p_in[c] >= 0.01 and ratio[c] < 0.3]
     if not text:
         return None
     chosen, total = [], 0.0

@@ -10,6 +10,7 @@ import socket
 import sys
 import time
 
+from wenchuang.anytext.precision import DTYPE_CHOICES
 from wenchuang.errors import RequestError
 from wenchuang.studio.config import DEFAULT_PORT, StudioConfig, data_home
 
@@ -125,6 +126,11 @@ def register(subparsers) -> None:
         default=None,
         help="AnyText on a GPU: keep only the running part on the GPU (less memory, slower); "
         "default: on for GPUs under 7 GiB",
+    )
+    serve.add_argument(
+        "--dtype", choices=DTYPE_CHOICES, default=None,
+        help="number format of the model engines (default auto: float16 on a GPU, bfloat16 on a CPU with "
+        "native bf16, else float32)",
     )
     serve.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
     serve.set_defaults(handler=_serve)
@@ -243,6 +249,7 @@ def _serve(args: argparse.Namespace) -> int:
         ban_duration_s=args.ban_duration,
         ui=not args.no_ui,
         cpu_offload=args.cpu_offload,
+        dtype=args.dtype,
     )
     if args.host:
         config.host = args.host

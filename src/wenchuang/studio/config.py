@@ -49,6 +49,7 @@ class StudioConfig:
     # engines
     default_engine: str | None = None  # None: the best ready of anytext2, anytext, classic
     cpu_offload: bool | None = None  # model engines: None = automatic (on for GPUs under 7 GiB)
+    dtype: str | None = None  # model engines: None = auto (wenchuang.anytext.precision)
     ui: bool = True  # mount the Gradio UI
     render_examples: bool = True  # render the example previews in the background after start-up
 

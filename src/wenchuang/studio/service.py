@@ -115,7 +115,10 @@ class Studio:
             if key not in self._engines:
                 if name not in registry.engine_names():
                     raise RequestError("engine", f"unknown engine {name!r}")
-                self._engines[key] = registry.create_engine(name, model=model, cpu_offload=self.config.cpu_offload)
+                dtype = {"dtype": self.config.dtype} if self.config.dtype and name != "classic" else {}
+                self._engines[key] = registry.create_engine(
+                    name, model=model, cpu_offload=self.config.cpu_offload, **dtype
+                )
             return self._engines[key]
 
     # -- requests ------------------------------------------------------------------------------

@@ -146,12 +146,14 @@ class StudioUI:
         revise,
         fix_text=False,
         fix_tries=3,
+        sampler=rq.DEFAULT_SAMPLER,
     ) -> dict[str, Any]:
         return {
             "engine": engine or None,
             "model": None if model in (None, "", "__default__") else model,
             "image_count": int(image_count),
             "steps": int(steps),
+            "sampler": sampler or rq.DEFAULT_SAMPLER,
             "guidance_scale": float(guidance),
             "strength": float(strength),
             "eta": float(eta),
@@ -461,6 +463,9 @@ class StudioUI:
                 image_count = gr.Slider(
                     1, rq.MAX_IMAGE_COUNT, value=4, step=1, label=t["image_count"], elem_id="image-count"
                 )
+                sampler = gr.Dropdown(
+                    list(rq.SAMPLERS), value=rq.DEFAULT_SAMPLER, label=t["sampler"], elem_id="sampler"
+                )
                 steps = gr.Slider(1, rq.MAX_STEPS, value=20, step=1, label=t["steps"])
                 guidance = gr.Slider(
                     rq.MIN_GUIDANCE, rq.MAX_GUIDANCE, value=9.0, step=0.1, label=t["guidance"]
@@ -492,6 +497,7 @@ class StudioUI:
                 rq.DEFAULT_NEGATIVE_PROMPT, label=t["negative_prompt"], max_length=rq.MAX_PROMPT_CHARS
             )
         dice.click(lambda: random.SystemRandom().randint(0, 99_999_999), None, seed)
+        sampler.change(rq.default_steps, sampler, steps)  # each sampler starts at its own step count
         params = [
             engine,
             model,
@@ -509,6 +515,7 @@ class StudioUI:
             revise,
             fix_text,
             fix_tries,
+            sampler,
         ]
         return params, width, height, engines_md
 

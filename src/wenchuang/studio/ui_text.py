@@ -76,6 +76,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "params": ("参数", "Parameters"),
     "image_count": ("图片数量", "Image count"),
     "steps": ("步数", "Steps"),
+    "sampler": ("采样器", "Sampler"),
     "guidance": ("引导强度 (CFG)", "Guidance scale (CFG)"),
     "strength": ("控制强度", "Strength"),
     "eta": ("eta (DDIM)", "eta (DDIM)"),

@@ -192,8 +192,8 @@ def generate(
         bar.update(1)
     bar.close()
     stats = {"generated": generated, "skipped": total - len(todo), "total": total}
-    if engine is not None and getattr(engine, "fp16", None) is not None:
-        stats["engine_precision"] = "fp16" if engine.fp16 else "fp32"
+    if engine is not None and getattr(engine, "dtype_name", None) is not None:
+        stats["engine_precision"] = engine.dtype_name  # float32 / bfloat16 / float16
     return stats
 
 

@@ -239,3 +239,20 @@ def test_real_bitsandbytes_adam8bit():
     bnb = pytest.importorskip("bitsandbytes", reason="bitsandbytes is optional and not installed here")
     optimizer = common.make_optimizer([torch.nn.Parameter(torch.zeros(4096))], 1e-3, use_8bit=True)
     assert isinstance(optimizer, bnb.optim.AdamW8bit)
+
+
+def test_cli_num_processes_runs_two_local_processes(tiny_anytext, anyword_data, tmp_path, capfd, monkeypatch):
+    from wenchuang.cli import main
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    out = tmp_path / "cli"
+    code = main(["train", "text", str(anyword_data), str(out), "--model", str(tiny_anytext), "--resolution", "64",
+                 "--max-steps", "2", "--batch-size", "1", "--num-processes", "2", "--seed", "3"])  # fmt: skip
+    printed = capfd.readouterr().out
+    assert code == 0, printed
+    assert printed.count("trained 2 steps") == 1  # the main process reports, once
+    assert (out / "model_index.json").is_file()
+    launched = json.loads((out / "launch-config.json").read_text())
+    assert launched["max_steps"] == 2 and launched["batch_size"] == 1
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["steps"] == 2

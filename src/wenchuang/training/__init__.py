@@ -6,7 +6,9 @@
 - `style`: `train_style` / `StyleTrainer` (DreamBooth or LoRA on an SD1.5 base);
 - `text`: `train_text` / `TextTrainer` (AnyText's text ControlNet and embedding projection);
 - `merge`: `merge_into_anytext` (a tuned SD1.5, single file or base + LoRA into AnyText);
-- `common`: deterministic per-step randomness, checkpoints, optimisers.
+- `common`: deterministic per-step randomness, data shards and gradient averaging over processes,
+  checkpoints, optimisers and learning-rate schedules, the shared step loop;
+- `launch`: `--num-processes N` (N local processes through torch's launcher).
 
 Modules are imported on use: the CLI and the studio stay fast to start.
 """

@@ -178,6 +178,11 @@ def run_text_free(kind, engine) -> dict:
     }
 
 
+def _plain(value):
+    """NumPy scalars as Python numbers for JSON."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for removal.json and removal.md")
@@ -223,7 +228,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]  # noqa: E731
     (out / "removal.json").write_text(
-        json.dumps({"summary": summary, "cases": strip(cases), "text_free": strip(free)}, ensure_ascii=False, indent=1)
+        json.dumps({"summary": summary, "cases": strip(cases), "text_free": strip(free)}, ensure_ascii=False, indent=1, default=_plain)
     )
     lines = ["| case | box | PSNR | exact-mask OpenCV | Δ dB | SSIM | exact-mask SSIM | residual reads | s |", "|---|---|---|---|---|---|---|---|---|"]
     for c in cases:
@@ -235,7 +240,7 @@ def main(argv=None) -> int:
             )
     lines += ["", "| text-free photo | pixels moved | regions erased | candidates rejected | s |", "|---|---|---|---|---|"]
     lines += [f"| {f['photo']} | {f['moved_share']:.3%} | {f['regions']} | {f['rejected']} | {f['seconds']} |" for f in free]
-    lines += ["", "```json", json.dumps(summary, indent=1), "```"]
+    lines += ["", "```json", json.dumps(summary, indent=1, default=_plain), "```"]
     (out / "removal.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

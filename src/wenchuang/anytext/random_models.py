@@ -38,9 +38,11 @@ FULL_CLIP = {  # CLIP ViT-L/14 text encoder (the official cond_stage_model)
 }
 
 
-def tiny_config(context_dim: int = 32) -> AnyTextConfig:
-    """Two UNet levels of 32/64 channels with attention, a 4-level 32-channel VAE (8x downsampling)."""
-    config = AnyTextConfig()
+def tiny_config(context_dim: int = 32, config: AnyTextConfig | None = None) -> AnyTextConfig:
+    """Two UNet levels of 32/64 channels with attention, a 4-level 32-channel VAE (8x downsampling).
+
+    `config` is the configuration to shrink (default: a new AnyText one; AnyText2 passes its own)."""
+    config = AnyTextConfig() if config is None else config
     config.unet.update(
         model_channels=32,
         channel_mult=[1, 2],

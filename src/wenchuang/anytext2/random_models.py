@@ -11,20 +11,13 @@ from pathlib import Path
 import torch
 
 from wenchuang.anytext.random_models import tiny_clip
+from wenchuang.anytext.random_models import tiny_config as anytext_tiny_config
 from wenchuang.anytext2.configs import AnyText2Config
 
 
 def tiny_config(context_dim: int = 32) -> AnyText2Config:
-    config = AnyText2Config()
-    config.unet.update(
-        model_channels=32,
-        channel_mult=[1, 2],
-        num_res_blocks=1,
-        attention_resolutions=[1, 2],
-        num_heads=2,
-        context_dim=context_dim,
-    )
-    config.vae["ddconfig"].update(ch=32, ch_mult=[1, 1, 1, 1], num_res_blocks=1)
+    """AnyText's tiny sizes (`wenchuang.anytext.random_models.tiny_config`), AttnX on the one output level."""
+    config = anytext_tiny_config(context_dim, AnyText2Config())
     config.output_attnx_level = (1,)
     return config
 

@@ -205,7 +205,7 @@ def test_prepare_decodes_with_the_shared_decoder(tmp_path, png_bomb):
     assert [k["source"] for k in report.kept] == ["half.gif", "photo.tif"]
     assert report.corrupt[0] == {
         "source": "bomb.png",
-        "error": "image 'bomb.png': 20000x5000 = 100000000 pixels; at most 80000000",
+        "error": "image 'bomb.png': 20000x5000 = 100000000 pixels; at most 80000000 (80.0 megapixels)",
     }
     assert report.corrupt[1]["source"] == "renamed.jpg"
     assert report.corrupt[1]["error"].startswith("image 'renamed.jpg': cannot decode the GIF image")

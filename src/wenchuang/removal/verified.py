@@ -16,18 +16,28 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from wenchuang.layout.polygons import polygon_mask
-from wenchuang.ocr import read_lines
+from wenchuang.ocr import normalize_text, read_lines
 from wenchuang.removal.core import Eraser, remove_text
 from wenchuang.removal.detect import Candidate, find_text, is_readable
+from wenchuang.removal.fill import inpaint
+from wenchuang.removal.strokes import _disk
 
-__all__ = ["MAX_PASSES", "MAX_RETRIES", "Erasure", "ErasedRegion", "erase_text"]
+__all__ = ["MAX_PASSES", "MAX_RETRIES", "Erasure", "ErasedRegion", "erase_text", "resembles"]
 
 MAX_PASSES = 3  # detect-and-erase rounds with find_all
 MAX_RETRIES = 2  # widen-and-refill rounds for a region still read
 WIDEN_STEP = 3  # pixels added to a retried region's mask per round (times the round)
+CONFIDENT = 0.9  # a reading this confident counts as remaining text even when unlike the original
+
+
+def resembles(read: str, original: str) -> bool:
+    """At least half of the characters read now occur in what was read before (a fragment, a ghost)."""
+    read, original = normalize_text(read).lower(), normalize_text(original).lower()
+    return bool(read) and sum(c in original for c in read) >= len(read) / 2
 
 
 @dataclass
@@ -46,7 +56,11 @@ class ErasedRegion:
 
     @property
     def remains(self) -> bool:
-        return is_readable(self.read_after, self.score_after)
+        """Text is still read here: a reading that counts (`is_readable`) which is either confident
+        or made of what was there before (not a letter the recogniser sees in the filled texture)."""
+        if not is_readable(self.read_after, self.score_after):
+            return False
+        return self.score_after >= CONFIDENT or not self.read_before or resembles(self.read_after, self.read_before)
 
     def to_dict(self) -> dict:
         return {
@@ -120,9 +134,27 @@ def erase_text(
     rejected: dict[tuple, Candidate] = {}
     timings = {"detect": 0.0, "erase": 0.0, "verify": 0.0}
 
+    strokes_of: dict[int, np.ndarray] = {}  # id(entry) -> its first stroke mask
+
     def erase(items: list[tuple[ErasedRegion, np.ndarray]], pass_no: int, widen: int = 0) -> None:
         nonlocal current, union
         t0 = time.perf_counter()
+        if widen:
+            # a retry: the region's own stroke mask grown by `widen`, filled again on the current image
+            # (outside the first mask the current image is still the original, so this is the same as
+            # filling the original with the wider mask); the filled strokes cannot be segmented again
+            known = [(e, m) for e, m in items if id(e) in strokes_of]
+            if known:
+                wider = np.zeros_like(union)
+                for entry, _ in known:
+                    wider |= cv2.dilate(strokes_of[id(entry)], _disk(widen))
+                    entry.passes.append(pass_no)
+                current = (eraser or inpaint)(current, wider)
+                union |= wider
+            items = [(e, m) for e, m in items if id(e) not in strokes_of]
+            if not items:
+                timings["erase"] += time.perf_counter() - t0
+                return
         removal = remove_text(current, [m for _, m in items], eraser=eraser, widen=widen)
         current = removal.image
         union |= removal.mask
@@ -131,6 +163,8 @@ def erase_text(
             if not entry.method or strokes.method != "empty":
                 entry.method, entry.stroke_fraction = strokes.method, strokes.fraction
             entry.color = entry.color or strokes.color
+            if strokes.mask.any() and id(entry) not in strokes_of:
+                strokes_of[id(entry)] = strokes.mask
         timings["erase"] += time.perf_counter() - t0
 
     # pass 1: the given regions, read first so the report can say what was there

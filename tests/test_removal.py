@@ -153,6 +153,46 @@ def test_an_oversized_mask_is_refused_not_filled():
     assert strokes.method in ("background", "colour", "tight") and 0.05 < strokes.fraction < 0.55
 
 
+def test_stroke_mask_follows_the_strokes_without_a_blanket_margin():
+    """On a calm background the mask is the pixels the text changed (anti-aliasing included), not a
+    dilated band around them: the filled area, and so the error on textured pictures, stays small."""
+    background = gradient()
+    image = with_text(background)
+    changed = np.abs(image.astype(int) - background.astype(int)).max(axis=2) > 2
+    found = segment(image, polygon_mask(BOX, 320, 256)).mask.astype(bool)
+    assert (found & changed).sum() >= 0.97 * changed.sum()  # every visible stroke pixel
+    assert found.sum() <= 1.15 * changed.sum()  # and hardly anything else (a 2 px dilation: ~1.5x)
+
+
+def test_a_highlight_of_the_text_colour_is_not_part_of_the_mask():
+    """A solid patch of the text's own colour inside the box (a specular highlight) is much thicker
+    than the strokes: it is left in the picture."""
+    rng = np.random.default_rng(1)
+    background = np.clip(gradient().astype(np.float32) - 120 + rng.normal(0, 14, (256, 320, 3)), 0, 255).astype(np.uint8)
+    image = background.copy()
+    cv2.putText(image, "SALE", (50, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (245, 245, 245), 4, cv2.LINE_AA)
+    cv2.circle(image, (240, 72), 17, (245, 245, 245), -1)
+    found = segment(image, polygon_mask(BOX, 320, 256))
+    assert found.method in ("background", "colour")
+    patch = np.zeros((256, 320), np.uint8)
+    cv2.circle(patch, (240, 72), 12, 1, -1)
+    assert found.mask[patch.astype(bool)].mean() < 0.1
+    letters = polygon_mask([(45, 50), (200, 50), (200, 100), (45, 100)], 320, 256).astype(bool)
+    assert found.mask[letters].sum() > 500
+
+
+def test_a_retry_reads_only_what_resembles_the_original():
+    """After filling, a texture may read as a stray letter at low confidence: not remaining text, no
+    retry. A fragment of the original, or any confident reading, is."""
+    from wenchuang.removal.verified import ErasedRegion, resembles
+
+    assert resembles("att 24", "Latte 2024") and not resembles("IH", "WALLART")
+    assert not ErasedRegion([], "detected", "WALLART", 0.95, "IH", 0.57).remains
+    assert ErasedRegion([], "detected", "WALLART", 0.95, "ALL", 0.57).remains
+    assert ErasedRegion([], "detected", "WALLART", 0.95, "HE", 0.95).remains
+    assert ErasedRegion([], "request", "", 0.0, "IH", 0.57).remains  # nothing read before: counts
+
+
 def test_looks_like_text_needs_a_reading_and_strokes():
     thin = StrokeMask(np.zeros((4, 4), np.uint8), (0, 0, 0), 0.2, 0.05, "colour")
     blob = StrokeMask(np.zeros((4, 4), np.uint8), (0, 0, 0), 0.3, 0.9, "colour")

@@ -78,16 +78,30 @@ def _conditions(size: int):
     return AnyTextConditions(["文创"], [glyph], [line], [pos], pos.copy())
 
 
-def run_stages(pipe, size: int, steps: int, output_type: str = "np") -> tuple[dict, list[float], object]:
+class _Marks(list):
+    """Peak RSS after each step; `.cpu` holds the process CPU time at each step's end."""
+
+    def __init__(self):
+        super().__init__()
+        self.cpu: list[float] = []
+
+
+def run_stages(
+    pipe, size: int, steps: int, output_type: str = "np", rss_marks: list | None = None
+) -> tuple[dict, list[float], object]:
     """One image: (stage tensors, time of each step's end, output). Stages: context (prompt), step0
     (latent after the first step), latent (final), and `decoded` is the output image."""
     import torch
 
     stages: dict = {}
     marks: list[float] = []
+    cpu_marks = rss_marks.cpu if rss_marks is not None and hasattr(rss_marks, "cpu") else []
 
     def on_step(_pipe, i, _t, tensors):
         marks.append(time.perf_counter())
+        if rss_marks is not None:
+            rss_marks.append(_rss_mib())
+            cpu_marks.append(time.process_time())
         if i == 0:
             stages["context"] = tensors["prompt_embeds"][0].float().cpu().clone()
             stages["step0"] = tensors["latents"].float().cpu().clone()
@@ -114,18 +128,22 @@ def measure_cpu(folder: Path, dtype: str, sampler: str, steps: int, size: int, s
     cold = time.perf_counter()
     pipe = load_pipeline(str(folder), torch_dtype=getattr(torch, dtype))
     result["load_seconds"] = round(time.perf_counter() - cold, 2)
+    result["peak_rss_after_load_mib"] = round(_rss_mib())
     pipe.set_progress_bar_config(disable=True)
     set_sampler(pipe, sampler)
     start = time.perf_counter()
     with torch.no_grad():
-        stages, marks, out = run_stages(pipe, size, steps)
+        stages, marks, out = run_stages(pipe, size, steps, rss_marks=(rss := _Marks()))
     end = time.perf_counter()
+    result["peak_rss_after_sampling_mib"] = round(rss[-1])  # before the VAE decode
+    if len(rss.cpu) > 1:  # CPU time of this process: less sensitive than wall time to other jobs on the cores
+        result["cpu_seconds_per_step"] = round((rss.cpu[-1] - rss.cpu[0]) / (len(rss.cpu) - 1), 2)
     result["time_to_first_step_seconds"] = round(marks[0] - cold, 2)
     if len(marks) > 1:
         result["seconds_per_step_with_guidance"] = round((marks[-1] - marks[0]) / (len(marks) - 1), 2)
     result["seconds_per_image"] = round(end - start, 2)
     result["decode_seconds"] = round(end - marks[-1], 2)
-    result["peak_rss_mib"] = round(_rss_mib())
+    result["peak_rss_mib"] = round(_rss_mib())  # the whole process: load, sampling and decode
     if save is not None:
         from safetensors.torch import save_file
 
@@ -266,6 +284,8 @@ def main() -> int:
             for name in dtypes[1:]:
                 run = result["runs"][name]
                 ratios = {"peak_rss": round(run["peak_rss_mib"] / ref["peak_rss_mib"], 3)}
+                if "cpu_seconds_per_step" in ref:
+                    ratios["step_cpu_time"] = round(run["cpu_seconds_per_step"] / ref["cpu_seconds_per_step"], 3)
                 if "seconds_per_step_with_guidance" in ref:
                     ratios["step_time"] = round(
                         run["seconds_per_step_with_guidance"] / ref["seconds_per_step_with_guidance"], 3

@@ -4,7 +4,8 @@ AnyText's UNet is SD1.5's, so these LoRAs fit it as published. The file is read 
 published key formats, which diffusers' own LoRA reader converts:
 
 - kohya (`lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight`, `.lora_up.weight`,
-  `.alpha`), also with the original LDM block names (`lora_unet_input_blocks_1_1_proj_in...`);
+  `.alpha`); the original LDM block names (`lora_unet_input_blocks_1_1_proj_in...`) are renamed by
+  diffusers' converter with this UNet's layout (not covered by the tests);
 - diffusers (`unet.down_blocks.0.attentions.0.proj_in.lora.down.weight`, `...lora.up.weight`);
 - PEFT (`unet.down_blocks.0.attentions.0.proj_in.lora_A.weight`, `...lora_B.weight`).
 

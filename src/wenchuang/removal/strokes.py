@@ -55,7 +55,7 @@ FRINGE_REACH, FRINGE_K = 2, 2.0  # JPEG ringing: off the background by K * noise
 class StrokeMask:
     """One region's stroke mask.
 
-    mask: uint8 {0, 1} image-sized, dilated (what is filled);
+    mask: uint8 {0, 1} image-sized, the exact mask (what is filled);
     color: the strokes' (r, g, b), or None when none were found;
     fraction: undilated stroke pixels / region pixels;
     blob_fraction: the share of the strokes that survive a morphological opening by a disk a third of
@@ -71,7 +71,7 @@ class StrokeMask:
 
 
 def segment_strokes(image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int] | None]:
-    """The glyph strokes inside `region` (uint8 {0,1} H x W), dilated a little, and their colour
+    """The glyph strokes inside `region` (uint8 {0,1} H x W, the mask that is filled), and their colour
     (None when no strokes were found): `segment` without the details."""
     found = segment(image, region)
     return found.mask, found.color

@@ -287,3 +287,22 @@ def test_removal_survives_jpeg_compression(kind):
     for poly in polygons:
         inside = polygon_mask(poly, 512, 512).astype(bool)
         assert psnr(out[inside], background[inside]) >= 30.0
+
+
+@pytest.mark.parametrize("palette_seed", [1, 4])
+def test_text_added_to_an_empty_region_is_legible(palette_seed):
+    """Where the region holds no text to take the colour from, the ink contrasts with the picture
+    (a light background's faint grain once gave a near-background 'stroke colour': invisible text)."""
+    from wenchuang.engines.classic import contrast_ratio, make_background
+
+    image = make_background(512, 512, palette_seed)
+    box = [(40.0, 40.0), (472.0, 40.0), (472.0, 130.0), (40.0, 130.0)]
+    result = ClassicEngine().edit(
+        DesignRequest(mode="edit", prompt="", lines=[TextLine(text="三星堆", polygon=box)], image=image, seed=3)
+    )
+    assert [r.passed for r in result.readings[0]] == [True], result.readings
+    inside = polygon_mask(box, 512, 512).astype(bool)
+    changed = np.abs(result.images[0].astype(int) - image.astype(int)).max(axis=2) > 40
+    ink = np.median(result.images[0][inside & changed], axis=0)
+    paper = np.median(image[inside], axis=0)
+    assert contrast_ratio(ink, paper) >= 3.0

@@ -227,8 +227,10 @@ class ClassicEngine:
             estimated = next(stroke_colors) if original.polygon is not None else None
             if line.color:
                 color = hex_to_rgb(line.color)
-            else:
-                color = estimated or _contrasting_ink(_region_mean(result, line.polygon))
+            else:  # the replaced strokes' colour, unless the region held none that stands out
+                background = _region_mean(result, line.polygon)
+                legible = estimated is not None and contrast_ratio(estimated, background) >= OUTLINE_BELOW
+                color = estimated if legible else _contrasting_ink(background)
             alpha = draw_line(result, line.text, line.polygon, line.font, TextStyle(color), fill=self.fill)
             np.maximum(glyphs, alpha, out=glyphs)
         t_ocr = time.perf_counter()

@@ -17,6 +17,8 @@ import numpy as np
 from wenchuang.engines import registry
 from wenchuang.engines.base import run_request
 from wenchuang.errors import RequestError
+from wenchuang.layout.fonts import MIMIC_FONT
+from wenchuang.layout.polygons import parse_position
 from wenchuang.prompts import quoted_texts
 from wenchuang.request import DesignRequest, DesignResult, TextLine
 from wenchuang.studio.config import StudioConfig
@@ -41,6 +43,14 @@ ANYTEXT_HELP = (
     "`WENCHUANG_ANYTEXT_MODEL=PATH wenchuang serve`. Other AnyText models (converted folders or .safetensors "
     "files) placed in {models} appear in the model picker."
 )
+ANYTEXT2_HELP = (
+    "Get the AnyText2 weights with `pip install modelscope` and `wenchuang download anytext2` in a terminal "
+    "(they go where the studio looks; converted when loaded, or once with `wenchuang convert anytext2`), then "
+    "restart `wenchuang serve`; for weights already elsewhere start it as "
+    "`WENCHUANG_ANYTEXT2_MODEL=PATH wenchuang serve`. AnyText2 folders written by `wenchuang convert anytext2` "
+    "placed in {models} appear in the model picker (choose the anytext2 engine with them)."
+)
+_ENGINE_HELP = {"anytext": ANYTEXT_HELP, "anytext2": ANYTEXT2_HELP}
 
 
 class Studio:
@@ -101,8 +111,8 @@ class Studio:
         out = []
         for info in registry.available_engines():
             item = {"name": info.name, "ready": info.ready, "detail": info.detail}
-            if info.name == "anytext" and not info.ready:
-                item["help"] = ANYTEXT_HELP.format(models=self.config.models_dir)
+            if info.name in _ENGINE_HELP and not info.ready:
+                item["help"] = _ENGINE_HELP[info.name].format(models=self.config.models_dir)
             out.append(item)
         return out
 
@@ -152,8 +162,13 @@ class Studio:
         request = DesignRequest.from_dict(data, image=image, mask=mask)
         for i, line in enumerate(request.lines):
             if line.font is not None and not (isinstance(line.font, str) and FONT_NAME.match(line.font)):
+                if isinstance(line.font, str) and line.font.startswith(MIMIC_FONT + ":"):
+                    # mimic:x1,y1,x2,y2 (or 8 numbers): numbers only, never a path
+                    parse_position(line.font[len(MIMIC_FONT) + 1 :], field_name=f"lines[{i}].font")
+                    continue
                 raise RequestError(
-                    f"lines[{i}].font", "must be a font name (see GET /api/engines), not a path"
+                    f"lines[{i}].font",
+                    "must be a font name (see GET /api/engines) or mimic[:x1,y1,x2,y2], not a path",
                 )
         if not request.lines and request.prompt:
             request.lines = [TextLine(text=t) for t in quoted_texts(request.prompt)]

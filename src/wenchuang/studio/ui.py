@@ -34,6 +34,7 @@ from wenchuang.studio.service import Studio
 from wenchuang.studio.ui_logic import (
     DRAW_RECTANGLES,
     DRAW_STROKES,
+    NO_FONT,
     auto_translation,
     blank_canvas,
     canvas_with_boxes,
@@ -217,7 +218,13 @@ class StudioUI:
             canvas_size = (background.shape[1], background.shape[0])
             regions = scale_regions(regions, canvas_size, (common["width"], common["height"]))
         try:
-            lines = lines_from_rows(*self._rows(n_lines, rows), regions, prompt or "")
+            lines = lines_from_rows(
+                *self._rows(n_lines, rows),
+                regions,
+                prompt or "",
+                known_fonts={*available_fonts(), MIMIC_FONT} if editing else set(available_fonts()),
+                image_size=(background.shape[1], background.shape[0]) if editing else None,
+            )
         except WenchuangError as exc:
             raise gr.Error(str(exc)) from None
         data = {
@@ -361,14 +368,18 @@ class StudioUI:
                         elem_id=f"{prefix}-line-{i}",
                     )
                 )
+                editing = prefix == "e"
                 font_boxes.append(
                     gr.Dropdown(
-                        # edits with anytext2 can imitate the lettering already in the line's region
-                        fonts + ([MIMIC_FONT] if prefix == "e" else []),
-                        value=DEFAULT_FONT if DEFAULT_FONT in fonts else None,
+                        # "no font": anytext2 gets no font hint (its own lettering), classic its default
+                        # font; edits with anytext2 can imitate the lettering already in the line's region
+                        # (`mimic`) or in a region typed as mimic:x1,y1,x2,y2
+                        [(t["no_font"], NO_FONT), *fonts, *([MIMIC_FONT] if editing else [])],
+                        value=DEFAULT_FONT if DEFAULT_FONT in fonts else NO_FONT,
                         label=t["font"],
+                        info=t["font_mimic_info"] if editing and i == 0 else None,
                         scale=2,
-                        allow_custom_value=False,
+                        allow_custom_value=editing,
                         elem_id=f"{prefix}-font-{i}",
                     )
                 )

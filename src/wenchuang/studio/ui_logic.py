@@ -4,7 +4,7 @@ results -> gallery items, OCR table and debug images. Kept apart from `ui.py` so
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,9 @@ from wenchuang.request import DesignResult, TextLine
 
 DRAW_RECTANGLES = "rectangles"
 DRAW_STROKES = "strokes"
+# the font menu's "no font" entry: the line gets TextLine.font = None (anytext2: no font hint, the
+# model's own lettering; the classic engine draws it in its default font)
+NO_FONT = "__no_font__"
 
 
 def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -89,6 +92,48 @@ def scale_regions(regions: list[list[tuple]], from_size: tuple[int, int], to_siz
     return [scale_polygon(poly, sx, sy) for poly in regions]
 
 
+def line_font(
+    value: str | None,
+    row: int,
+    known: Collection[str] | None = None,
+    image_size: tuple[int, int] | None = None,
+) -> str | None:
+    """A row's font menu value -> TextLine.font (row counts from 1, for the message).
+
+    `NO_FONT` or nothing -> None; ``mimic`` as it is; a typed ``mimic:x1,y1,x2,y2`` (or 8 numbers of a
+    quad) is checked (inside `image_size` = (width, height) when given) and written canonically; with
+    `known` given, any other value must be in it."""
+    from wenchuang.layout.fonts import MIMIC_FONT, is_mimic_font
+
+    value = (value or "").strip()
+    if not value or value == NO_FONT:
+        return None
+    field = f"line {row} font"
+    if value == MIMIC_FONT:
+        return value
+    if is_mimic_font(value) or value.lower().startswith(MIMIC_FONT + ":"):
+        from wenchuang.layout.polygons import parse_position
+
+        region = parse_position(value[len(MIMIC_FONT) + 1 :], field_name=field)
+        if image_size is not None:
+            from wenchuang.request import check_polygon
+
+            check_polygon(region, image_size[0], image_size[1], field)
+        (x1, y1), (x2, y2) = region[0], region[2]
+        if region == [(x1, y1), (x2, y1), (x2, y2), (x1, y2)] and x2 > x1 and y2 > y1:
+            numbers = [*region[0], *region[2]]  # a rectangle: x1,y1,x2,y2
+        else:
+            numbers = [c for point in region for c in point]
+        return MIMIC_FONT + ":" + ",".join(f"{v:g}" for v in numbers)
+    if known is not None and value not in known:
+        raise RequestError(
+            field,
+            f"unknown font {value!r}: pick one from the menu, or type mimic:x1,y1,x2,y2 (edit) to imitate "
+            "the lettering inside that region of the uploaded picture",
+        )
+    return value
+
+
 def lines_from_rows(
     texts: list[str],
     fonts: list[str | None],
@@ -96,11 +141,15 @@ def lines_from_rows(
     regions: list[list[tuple]],
     prompt: str = "",
     default_font: str | None = None,
+    known_fonts: Collection[str] | None = None,
+    image_size: tuple[int, int] | None = None,
 ) -> list[TextLine]:
     """Rows of the UI -> TextLines; line i goes into region i (regions are in reading order).
 
     With no text typed, the texts in quotes inside the prompt are used (the AnyText convention). Lines
-    beyond the drawn regions get none (the engine places them); more regions than lines is an error."""
+    beyond the drawn regions get none (the engine places them); more regions than lines is an error.
+    A row's font goes through `line_font`: an empty menu takes `default_font`, the "no font" entry
+    (`NO_FONT`) gives None whatever the default."""
     rows = [(t.strip(), f, c) for t, f, c in zip(texts, fonts, colors) if t and t.strip()]
     if not rows:
         rows = [(t, None, None) for t in quoted_texts(prompt)]
@@ -112,11 +161,12 @@ def lines_from_rows(
         )
     lines = []
     for i, (text, font, color) in enumerate(rows):
+        chosen = font if font == NO_FONT else (font or default_font)
         lines.append(
             TextLine(
                 text=text,
                 polygon=regions[i] if i < len(regions) else None,
-                font=(font or default_font) or None,
+                font=line_font(chosen, i + 1, known_fonts, image_size),
                 color=_hex(color),
             )
         )

@@ -52,6 +52,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "n_lines": ("行数", "Number of lines"),
     "line_text": ("第 {} 行", "Line {}"),
     "font": ("字体", "Font"),
+    "no_font": ("不指定字体", "no font"),
+    "font_mimic_info": (
+        "anytext2 编辑：选 mimic 模仿本行区域里原有的字形，或输入 mimic:x1,y1,x2,y2 模仿图中该区域（像素坐标）的字形",
+        "anytext2 edits: mimic imitates the lettering already in the line's region; type mimic:x1,y1,x2,y2 "
+        "to imitate the lettering inside that region of the picture (pixels)",
+    ),
     "color": ("颜色", "Colour"),
     "canvas": (
         "在画布上画出文字位置（每一笔是一个区域）",

@@ -343,7 +343,7 @@ def create_app(
 
     @app.get("/api/engines", tags=["engines"])
     async def engines():
-        """Engines (ready or not, and how to get AnyText's weights), allow-listed models, fonts, queue."""
+        """Engines (ready or not, how to get AnyText's or AnyText2's weights); models, fonts, queue."""
         return {
             "engines": studio.engines(),
             "default": studio.default_engine(),

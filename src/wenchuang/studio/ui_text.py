@@ -18,8 +18,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "local": ("一切都在本机运行，不上传任何数据。", "Everything runs on this machine; nothing is uploaded."),
     "engine": ("引擎", "Engine"),
     "auto_engine": (
-        "自动（有 AnyText 权重时用 AnyText，否则 classic）",
-        "auto (AnyText when its weights are ready, else classic)",
+        "自动（优先用权重已就绪的 AnyText2，其次 AnyText，否则 classic）",
+        "auto (AnyText2 when its weights are ready, else AnyText, else classic)",
     ),
     "model": ("模型（来自模型文件夹）", "Model (from the models folder)"),
     "default_model": ("默认", "default"),

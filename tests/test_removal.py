@@ -181,6 +181,37 @@ def test_a_highlight_of_the_text_colour_is_not_part_of_the_mask():
     assert found.mask[letters].sum() > 500
 
 
+def saucer_with_dark_text(seed=1):
+    """Dark brown text on a textured red field that darkens into a shadow, with the field's bright rim
+    crossing the box (the coffee photograph's "Latte 2024"): (background, image)."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:256, 0:320].astype(np.float32)
+    shade = np.clip((xs - 60) / 160, 0, 1)[..., None] * 0.9 + 0.1
+    red, dark = np.array([150, 45, 25], np.float32), np.array([40, 12, 8], np.float32)
+    field = dark + (red - dark) * shade
+    field += cv2.GaussianBlur(rng.normal(0, 1, (256, 320, 3)).astype(np.float32), (0, 0), 1.2) * 10
+    cv2.ellipse(field, (160, 260), (210, 170), 0, 200, 340, (235, 170, 120), 3, cv2.LINE_AA)
+    background = np.clip(field, 0, 255).astype(np.uint8)
+    image = background.copy()
+    cv2.putText(image, "Latte 24", (50, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (90, 40, 20), 4, cv2.LINE_AA)
+    return background, image
+
+
+def test_dark_text_is_chosen_over_a_bright_rim_that_differs_more():
+    """On a varied background the pixels that differ most from it can be the picture (a saucer's
+    bright rim) rather than low-contrast text: the colour whose pixels form even strokes with more
+    glyph-sized parts is the text, so the letters are masked and most of the rim is spared."""
+    background, image = saucer_with_dark_text()
+    letters = np.abs(image.astype(int) - background.astype(int)).max(axis=2) > 6
+    rim = np.abs(background.astype(int) - cv2.GaussianBlur(background, (0, 0), 6).astype(int)).max(axis=2) > 60
+    found = segment(image, polygon_mask(BOX, 320, 256))
+    mask = found.mask.astype(bool)
+    assert found.method == "colour"
+    assert np.abs(np.asarray(found.color) - (90, 40, 20)).max() <= 15  # the text's colour, not the rim's
+    assert (mask & letters).sum() >= 0.85 * letters.sum()  # the rim-only mask found 5 %
+    assert mask[rim & ~letters].mean() < 0.45  # the rim-only mask took 60 % of it
+
+
 def test_a_retry_reads_only_what_resembles_the_original():
     """After filling, a texture may read as a stray letter at low confidence: not remaining text, no
     retry. A fragment of the original, or any confident reading, is."""

@@ -49,6 +49,12 @@ SHADOW_MIN, SHADOW_NOISE = 0.08, 2.0  # a shade: this much towards black/white, 
 SHADOW_REACH, SHADOW_MAX, SHADOW_RATIO = 0.15, 1.5, 2.0  # how far, how big, how specific to the strokes
 SHADOW_PAD = 0.03  # the shadow part only is widened by this (its faint tail)
 FRINGE_REACH, FRINGE_K = 2, 2.0  # JPEG ringing: off the background by K * noise, within 2 px
+# a colour that is not rare in the ring may still be the text when its pixels form even strokes:
+EVEN_MIN_SHARE, EVEN_MAX_RATIO = 0.02, 0.6  # of the region; its share of the ring / of the region
+EVEN_MIN_WIDTH, EVEN_MAX_WIDTH = 1.5, 0.15  # stroke half-width: pixels / of the text's height
+EVEN_MAX_CV = 0.6  # spread (std / mean) of the half-widths along the strokes' ridges
+SAME_STROKES = 0.5  # two masks sharing this much of the smaller one find the same strokes
+GLYPH_MIN, GLYPH_MAX = 0.3, 1.5  # a glyph-sized part: its longer side, of the text's height
 
 
 @dataclass
@@ -112,12 +118,24 @@ def segment(image: np.ndarray, region: np.ndarray, widen: int = 0) -> StrokeMask
     clusters = None
     share = strokes.sum() / area
     if noise > NOISY_RING or share > 0.45 or share < MIN_BACKGROUND_FRACTION:  # busy, or found little
-        clusters = _colour_clusters(crop, inside_b, ring_b)
+        clusters = _colour_clusters(crop, inside_b, ring_b, short_side)
         if clusters is not None:
             found = clusters[0].sum()
             # too much: the colours; too little: the colours when they find more; a busy ring with a
             # plausible share: the colours only when they are the tighter of the two
             if share > 0.45 or (found > strokes.sum() if share < MIN_BACKGROUND_FRACTION else found <= strokes.sum()):
+                strokes, method = clusters[0], "colour"
+    if method == "background" and noise > CALM_RING:
+        # a varied background (on a calm one the model is exact, outlines and shadows included): what
+        # differs from it may be the picture (a bright rim, a highlight) rather than the text. When the
+        # colour clusters' strokes are other pixels (not mostly the same), they are the text when they
+        # are even and have more glyph-sized parts than the background's, or when those are not even
+        # strokes.
+        clusters = clusters if clusters is not None else _colour_clusters(crop, inside_b, ring_b, short_side)
+        pen = clusters[0] if clusters is not None else None
+        if pen is not None and (pen & strokes).sum() < SAME_STROKES * min(pen.sum(), strokes.sum()) and _even_strokes(pen, short_side):
+            glyphs = _glyph_count(pen, short_side)
+            if glyphs > _glyph_count(strokes, short_side) or (glyphs and not _even_strokes(strokes, short_side)):
                 strokes, method = clusters[0], "colour"
     if strokes.sum() > MAX_CORE_FRACTION * area and clusters is not None:
         strokes, method = clusters[1], "tight"  # the single most text-like colour only
@@ -233,6 +251,31 @@ def _stroke_components(core: np.ndarray) -> np.ndarray:
     return core & ~np.isin(labels, drop)
 
 
+def _even_strokes(pixels: np.ndarray, short_side: int) -> bool:
+    """Whether `pixels` look like pen strokes: along their ridges (local maxima of the distance to the
+    edge) the half-width is at least `EVEN_MIN_WIDTH` pixels (not speckle or a thin highlight), at most
+    `EVEN_MAX_WIDTH` of the text's height (not a solid patch), and about the same everywhere."""
+    depth = cv2.distanceTransform(pixels.astype(np.uint8), cv2.DIST_L2, 3)
+    ridge = (depth > 0) & (depth >= cv2.dilate(depth, np.ones((3, 3), np.uint8)))
+    widths = depth[ridge]
+    if widths.size < 8:
+        return False
+    middle = float(np.median(widths))
+    spread = float(widths.std() / max(widths.mean(), 1e-6))
+    return EVEN_MIN_WIDTH <= middle <= EVEN_MAX_WIDTH * short_side and spread < EVEN_MAX_CV
+
+
+def _glyph_count(pixels: np.ndarray, short_side: int) -> int:
+    """How many connected parts of `pixels` are glyph-sized: at least `GLYPH_MIN` of the text's height
+    tall or wide, at most `GLYPH_MAX` of it in either direction (not speckle, not a rim along the line)."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(pixels.astype(np.uint8), connectivity=8)
+    sides = stats[1:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]]
+    if not len(sides):
+        return 0
+    longest = sides.max(axis=1)
+    return int(((longest >= GLYPH_MIN * short_side) & (longest <= GLYPH_MAX * short_side)).sum())
+
+
 def _reconstruct(seed: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarray:
     """`seed` grown into the connected `allowed` pixels, at most `steps` pixels (8-connected)."""
     current = seed.astype(np.uint8)
@@ -246,7 +289,7 @@ def _reconstruct(seed: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarra
     return current.astype(bool)
 
 
-def _colour_clusters(crop: np.ndarray, inside: np.ndarray, ring: np.ndarray):
+def _colour_clusters(crop: np.ndarray, inside: np.ndarray, ring: np.ndarray, short_side: int):
     """(strokes, tightest strokes) from k-means in Lab, or None when no colour is specific to the
     region: a cluster is text when its share of the ring is under 30 % of its share inside."""
     lab = cv2.cvtColor(np.clip(crop, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -262,15 +305,30 @@ def _colour_clusters(crop: np.ndarray, inside: np.ndarray, ring: np.ndarray):
     p_ring = np.bincount(labels[ring], minlength=KMEANS_K) / max(int(ring.sum()), 1)
     ratio = p_ring / np.maximum(p_in, 1e-6)
     text = [c for c in np.argsort(ratio) if p_in[c] >= 0.01 and ratio[c] < 0.3]
+    # the colour whose pixels form pen strokes of even width with the most glyph-sized parts, among
+    # those not common in the ring: the text when the rare colours are something else (the bright rim
+    # of a saucer under dark text) or when, at low contrast against a varied background, no colour is
+    # rare enough in the ring
+    pen, pen_glyphs, pen_c = None, 0, -1
+    for c in np.argsort(ratio):
+        if p_in[c] < EVEN_MIN_SHARE or ratio[c] >= EVEN_MAX_RATIO:
+            continue
+        pixels = (labels == c) & inside
+        glyphs = _glyph_count(pixels, short_side)
+        if glyphs > pen_glyphs and _even_strokes(pixels, short_side):
+            pen, pen_glyphs, pen_c = pixels, glyphs, c
     if not text:
-        return None
+        return None if pen is None else (pen, pen)
     chosen, total = [], 0.0
     for c in text:
         if total + p_in[c] > MAX_CORE_FRACTION and chosen:
             break
         chosen.append(c)
         total += p_in[c]
-    return np.isin(labels, chosen) & inside, (labels == text[0]) & inside
+    union = np.isin(labels, chosen) & inside
+    if pen is not None and pen_c not in chosen and pen_glyphs > _glyph_count(union, short_side):
+        return pen, pen
+    return union, (labels == text[0]) & inside
 
 
 def _short_side(region: np.ndarray) -> int:

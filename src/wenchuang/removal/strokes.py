@@ -9,6 +9,13 @@ shadows), so that only they are filled and the picture around them is spared.
 2. colour clusters (when the ring is busy, e.g. fur, bark, foliage, or the first method marks too
    much): k-means in CIE Lab over the region and its ring; clusters common inside the region and rare
    in the ring are the text's colours (the ring is the local background).
+   On a busy ring the text is not always what differs most from the background model (a saucer's
+   bright rim under low-contrast dark text): when the colour clusters find other pixels, they win if
+   they form pen strokes of even width (`_even_strokes`: the half-width along the ridges of the
+   distance transform is steady and plausible for the text's height) with more glyph-sized parts
+   (`_glyph_count`) than the background model's pixels, or when those are not even strokes. Among
+   the clusters the same test picks a colour of even strokes over the rare colours when it has more
+   glyph-sized parts, or when no colour is rare enough in the ring (low contrast).
 3. tighter (when the mask still covers more than text strokes can, `MAX_CORE_FRACTION` of the region):
    only the single most text-like colour cluster, and if even that is too much, nothing: a mask that
    would eat the subject is refused rather than filled.

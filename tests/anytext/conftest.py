@@ -72,3 +72,17 @@ def make_conditions():
 @pytest.fixture
 def make_meta_state():
     return meta_state_dict
+
+
+@pytest.fixture(scope="module")
+def golden_pipe(shared_golden):
+    """The official tiny checkpoint of tests/golden converted to our pipeline (one per test module:
+    some tests swap its scheduler)."""
+    import torch
+
+    from wenchuang.anytext.parity import load_golden_pipeline
+
+    with torch.no_grad():
+        pipe = load_golden_pipeline(shared_golden)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -16,20 +16,10 @@ import torch
 from wenchuang.anytext.parity import (
     TOLERANCE,
     _png,
-    load_golden_pipeline,
     parity_passed,
     run_case,
     stage_error,
 )
-
-
-@pytest.fixture(scope="module")
-def golden_pipe(shared_golden):
-    with torch.no_grad():
-        pipe = load_golden_pipeline(shared_golden)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
 
 EXPECTED_STAGES = (
     ["vae_posterior_mean", "vae_posterior_std", "masked_x", "x_T", "ocr_input", "ocr_neck", "text_embs"]

@@ -29,16 +29,6 @@ from wenchuang.request import DesignRequest, TextLine, default_steps
 SIZE = 128
 
 
-@pytest.fixture(scope="module")
-def golden_pipe(shared_golden):
-    from wenchuang.anytext.parity import load_golden_pipeline
-
-    with torch.no_grad():
-        pipe = load_golden_pipeline(shared_golden)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def _run(pipe, conditions, steps: int, output_type: str = "latent"):
     out = pipe(
         'a sign that reads "AB"', conditions=conditions, width=SIZE, height=SIZE, num_inference_steps=steps,

@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from wenchuang.errors import ImageError, ImageTooLargeError
+from wenchuang.layout.polygons import scale_polygon
 from wenchuang.request import MAX_INPUT_PIXELS
 
 if TYPE_CHECKING:
@@ -257,10 +258,6 @@ def paste_back(original: np.ndarray, before: np.ndarray, after: np.ndarray) -> n
     return out
 
 
-def _scale_points(points, sx: float, sy: float) -> list[tuple[float, float]]:
-    return [(float(x) * sx, float(y) * sy) for x, y in points]
-
-
 @dataclasses.dataclass
 class WorkingCopy:
     """A request whose image was reduced for the engine (`request`), and the one it came from."""
@@ -285,11 +282,12 @@ class WorkingCopy:
         oh, ow = original.shape[:2]
         wh, ww = before.shape[:2]
         sx, sy = ow / ww, oh / wh
-        lines = result.extra.get("lines")
-        if isinstance(lines, list):
-            for line in lines:
-                if isinstance(line, dict) and line.get("polygon") is not None:
-                    line["polygon"] = [list(p) for p in _scale_points(line["polygon"], sx, sy)]
+        removal = result.extra.get("removal")
+        removal = removal if isinstance(removal, dict) else {}
+        for entries in (result.extra.get("lines"), *(removal.get(k) for k in ("regions", "remaining", "not_text"))):
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and entry.get("polygon") is not None:
+                    entry["polygon"] = [list(p) for p in scale_polygon(entry["polygon"], sx, sy)]
         result.extra["resized"] = {"original": [ow, oh], "work": [ww, wh]}
         result.warnings.append(self.note)
         result.request = self.original
@@ -314,10 +312,10 @@ def reduce_request(request: DesignRequest, max_pixels: int | None = None) -> Wor
         # area averaging keeps thin strokes: any painted share makes the reduced pixel painted
         mask = np.where(resize_image((mask > 0).astype(np.uint8) * 255, (ww, wh)) > 0, 255, 0).astype(np.uint8)
     lines = [
-        dataclasses.replace(line, polygon=_scale_points(line.polygon, sx, sy) if line.polygon else line.polygon)
+        dataclasses.replace(line, polygon=scale_polygon(line.polygon, sx, sy) if line.polygon else line.polygon)
         for line in request.lines
     ]
-    regions = [_scale_points(poly, sx, sy) for poly in request.remove_regions]
+    regions = [scale_polygon(poly, sx, sy) for poly in request.remove_regions]
     work = dataclasses.replace(
         request, image=resize_image(image, (ww, wh)), mask=mask, lines=lines, remove_regions=regions
     )

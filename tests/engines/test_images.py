@@ -227,3 +227,27 @@ def test_write_result_writes_png_and_json_with_generated_names(tmp_path, picture
     again = write_result(tmp_path / "out", result)
     assert not set(again) & set(paths)
     assert len(list((tmp_path / "out").iterdir())) == 8
+
+
+def test_restore_scales_every_reported_polygon_back_to_the_original():
+    """An edit worked on a reduced copy reports its polygons (lines and removal regions) in the
+    original photo's pixels, not the working copy's."""
+    from wenchuang.images import reduce_request
+    from wenchuang.request import DesignRequest, DesignResult
+
+    image = np.full((400, 800, 3), 200, np.uint8)
+    request = DesignRequest(mode="edit", prompt="", image=image, remove_regions=[[(100, 100), (300, 100), (300, 200), (100, 200)]])
+    work = reduce_request(request, max_pixels=200 * 100)
+    assert work is not None and work.request.image.shape[:2] == (100, 200)
+    box = [[25.0, 25.0], [75.0, 25.0], [75.0, 50.0], [25.0, 50.0]]
+    extra = {
+        "lines": [{"polygon": box}],
+        "removal": {"regions": [{"polygon": box}], "remaining": [{"polygon": box}], "not_text": []},
+    }
+    result = DesignResult(images=[work.request.image.copy()], seeds=[0], engine="classic", extra=extra, request=work.request)
+    restored = work.restore(result)
+    want = [[100.0, 100.0], [300.0, 100.0], [300.0, 200.0], [100.0, 200.0]]
+    assert restored.extra["lines"][0]["polygon"] == want
+    assert restored.extra["removal"]["regions"][0]["polygon"] == want
+    assert restored.extra["removal"]["remaining"][0]["polygon"] == want
+    assert restored.images[0].shape[:2] == (400, 800)

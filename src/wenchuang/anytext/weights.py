@@ -71,11 +71,13 @@ class ModelLocation:
     tokenizer: Path | None = None
 
 
-def _checkpoint_in(folder: Path) -> Path | None:
-    for name in CHECKPOINT_NAMES:
+def checkpoint_in(folder: Path, names=CHECKPOINT_NAMES, patterns=("*.ckpt", "anytext*.safetensors")) -> Path | None:
+    """The official checkpoint in `folder`: the first of `names` present, else the first file matching
+    `patterns` (in that order)."""
+    for name in names:
         if (folder / name).is_file():
             return folder / name
-    found = sorted(folder.glob("*.ckpt")) + sorted(folder.glob("anytext*.safetensors"))
+    found = [path for pattern in patterns for path in sorted(folder.glob(pattern))]
     return found[0] if found else None
 
 
@@ -84,7 +86,7 @@ def _from_folder(folder: Path) -> ModelLocation | None:
         return ModelLocation("pipeline", folder)
     if (folder / "pipeline" / "model_index.json").is_file():  # `wenchuang download anytext --dtype ...`
         return ModelLocation("pipeline", folder / "pipeline")
-    ckpt = _checkpoint_in(folder)
+    ckpt = checkpoint_in(folder)
     if ckpt is None:
         return None
     yamls = sorted(folder.glob("*.yaml"))
@@ -180,7 +182,7 @@ def download_weights(
         repo = repo or DEFAULT_REPO
         patterns = [MIRROR_FILES[precision], "*.yaml"] if repo == DEFAULT_REPO else None
         folder = Path(_hf_download(repo, target, revision=revision, allow_patterns=patterns))
-    if _checkpoint_in(folder) is None and not (folder / "model_index.json").is_file():
+    if checkpoint_in(folder) is None and not (folder / "model_index.json").is_file():
         raise ModelError(f"the download in {folder} holds no AnyText checkpoint ({', '.join(CHECKPOINT_NAMES)})")
     if not (folder / "model_index.json").is_file() and tokenizer_beside(folder) is None:
         _hf_download(CLIP_REPO, folder / "tokenizer", allow_patterns=TOKENIZER_FILES)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from wenchuang.anytext.weights import ModelLocation, _looks_local, tokenizer_beside
+from wenchuang.anytext.weights import ModelLocation, _looks_local, checkpoint_in, tokenizer_beside
 from wenchuang.anytext2.configs import AnyText2Config
 from wenchuang.errors import ModelError
 from wenchuang.paths import weights_home
@@ -47,18 +47,10 @@ def how_to_get_weights(where: Path | None = None) -> str:
     )
 
 
-def _checkpoint_in(folder: Path) -> Path | None:
-    for name in CHECKPOINT_NAMES:
-        if (folder / name).is_file():
-            return folder / name
-    found = sorted(folder.glob("anytext*2*.ckpt")) + sorted(folder.glob("anytext*2*.safetensors"))
-    return found[0] if found else None
-
-
 def _from_folder(folder: Path) -> ModelLocation | None:
     if (folder / "model_index.json").is_file():
         return ModelLocation("pipeline", folder)
-    ckpt = _checkpoint_in(folder)
+    ckpt = checkpoint_in(folder, CHECKPOINT_NAMES, ("anytext*2*.ckpt", "anytext*2*.safetensors"))
     if ckpt is None:
         return None
     yamls = [p for p in sorted(folder.glob("*.yaml")) if AnyText2Config.is_anytext2_yaml(p)]

@@ -81,7 +81,7 @@ def main() -> None:
     stages = [replace().timings for _ in range(max(3, args.repeat // 3))]
     breakdown = ", ".join(
         f"{name} {statistics.median(t[name] for t in stages) * 1000:.1f}"
-        for name in ("segment", "inpaint", "render", "ocr")
+        for name in ("detect", "erase", "verify", "render", "ocr")
     )
 
     def remove():

@@ -201,7 +201,6 @@ GEN = ["generate", "--engine", "classic"]
         (GEN + ["--text", "好", "--position", "400,10,600,80"], "outside the 512x512 image"),
         (GEN + ["--text", "好", "--position", "10,10,300,12"], "degenerate or too small"),
         (GEN + ["--text", "好", "--position", "10,10,5,80"], "needs x2 > x1"),
-        (GEN + ["--text", "好", "--lora", "no-such-lcm.safetensors"], r"lora: no-such-lcm\.safetensors does not exist"),
         (GEN + ["--text", "好", "--position", "10,10,abc,80"], "expected numbers"),
         (GEN + ["--text", "字" * 21, "--position", "10,10,500,80"], "21 characters; at most 20"),
         (

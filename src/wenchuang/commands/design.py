@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -221,8 +220,6 @@ def _sampler_defaults() -> str:
 def _sampling(args: argparse.Namespace) -> dict:
     """sampler and steps of the request: as given, else a --lora's own, else ddim and the sampler's steps."""
     sampler, steps = args.sampler, args.steps
-    if args.lora and not Path(args.lora).expanduser().exists():
-        raise RequestError("lora", f"{args.lora} does not exist (a few-step LoRA .safetensors file or folder)")
     if args.lora and sampler is None:
         from wenchuang.anytext.lora import lora_kind
 

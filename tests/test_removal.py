@@ -417,3 +417,97 @@ def test_lama_download_is_checked_against_its_sha256(tmp_path, monkeypatch):
     good = lama_module.download_lama(tmp_path, sha256=hashlib.sha256(payload).hexdigest())
     assert good == tmp_path / lama_module.LAMA_FILE and good.read_bytes() == payload
     assert lama_module.lama_status(tmp_path)[0]
+
+
+def mortar_wall(seed=3, height=256, width=320) -> np.ndarray:
+    """A high-frequency picture: grey bricks with bright mortar lines and grain (not JPEG-compressed)."""
+    rng = np.random.default_rng(seed)
+    wall = np.full((height, width, 3), 95.0, np.float32) + rng.normal(0, 6, (height, width, 1))
+    for row, y in enumerate(range(0, height, 22)):
+        wall[y:y + 3] = 200
+        for x in range(-60 + (row % 2) * 30, width, 60):
+            wall[y:y + 22, max(0, x):max(0, x + 3)] = 200
+    return np.clip(cv2.GaussianBlur(wall, (0, 0), 0.8), 0, 255).astype(np.uint8)
+
+
+def jpeg_copy(image: np.ndarray, quality=85) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def test_jpeg_compression_is_recognised_on_its_8x8_grid():
+    """The ringing band is filled at once only in a JPEG-compressed picture: its block DCT coefficients
+    sit on multiples of the quantisation steps on the 8x8 grid (not off it); a PNG photograph-like
+    texture, a smooth gradient with text and a gradient alone are not JPEG."""
+    from wenchuang.removal.strokes import _jpeg_compressed
+
+    rng = np.random.default_rng(2)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (256, 320, 3)).astype(np.float32), (0, 0), 1.5)
+    texture = np.clip(150 + grain / grain.std() * 45, 0, 255).astype(np.uint8)
+    assert not _jpeg_compressed(texture) and not _jpeg_compressed(mortar_wall())
+    assert _jpeg_compressed(jpeg_copy(texture, 85)) and _jpeg_compressed(jpeg_copy(texture, 75))
+    assert _jpeg_compressed(jpeg_copy(texture, 85)[8:, 16:])  # cropped on the grid
+    assert not _jpeg_compressed(with_text(gradient())) and not _jpeg_compressed(gradient())
+
+
+def test_the_band_next_to_the_strokes_is_left_out_of_a_png_and_kept_for_a_retry():
+    """On a busy picture that is not JPEG-compressed the pixels off the background next to the strokes
+    are mostly the picture (mortar): the first mask leaves them out and `wide` has them; in the JPEG
+    copy they are ringing and the first mask has them already."""
+    from wenchuang.removal.strokes import segment
+
+    image = with_text(mortar_wall(), color=(20, 20, 160))
+    region = polygon_mask(BOX, 320, 256)
+    found = segment(image, region)
+    assert found.wide is not None and not (found.mask.astype(bool) & ~found.wide.astype(bool)).any()
+    assert found.wide.sum() > found.mask.sum() + 50
+    compressed = segment(jpeg_copy(image), region)
+    np.testing.assert_array_equal(compressed.mask, compressed.wide)
+
+
+def test_a_retry_first_fills_the_band_the_first_fill_left_out():
+    """Text still read after the first fill: the first retry fills the wide mask as it is (the band next
+    to the strokes), the second widens it by one step (not two)."""
+    from wenchuang.removal.strokes import segment
+
+    image = with_text(mortar_wall(), color=(20, 20, 160))
+    region = polygon_mask(BOX, 320, 256)
+    found = segment(image, region)
+    masks = []
+
+    def stubborn(img, mask):  # an eraser that fills nothing
+        masks.append(mask.copy())
+        return img.copy()
+
+    done = erase_text(image, [(BOX, region)], eraser=stubborn)
+    assert done.regions[0].retries == 2 and len(masks) == 3
+    np.testing.assert_array_equal(masks[0], found.mask)
+    np.testing.assert_array_equal(masks[1], found.wide)
+    np.testing.assert_array_equal(masks[2], cv2.dilate(found.wide, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))))
+
+
+
+def test_anti_aliasing_is_judged_by_the_noise_where_it_is():
+    """A busy ring (texture under most of the line) must not hide the faint anti-aliased edge of the
+    strokes where the picture beside them is smooth: there the noise around each pixel decides."""
+    from wenchuang.removal.strokes import segment
+
+    for seed in (1, 2):
+        rng = np.random.default_rng(seed)
+        background = gradient().astype(np.float32)
+        grain = cv2.GaussianBlur(rng.normal(0, 1, (256, 320, 3)).astype(np.float32), (0, 0), 1.2)
+        background[:, :240] += grain[:, :240] / grain.std() * 35
+        background = np.clip(background, 0, 255).astype(np.uint8)
+        image = background.copy()
+        cv2.putText(image, "SALE 24", (50, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.8, (110, 80, 70), 3, cv2.LINE_AA)
+        changed = np.abs(image.astype(int) - background.astype(int)).max(axis=2) > 0
+        smooth = np.zeros_like(changed)
+        smooth[:, 250:] = True
+        mask = segment(image, polygon_mask(BOX, 320, 256)).mask.astype(bool)
+        assert (mask & changed & smooth).sum() >= 0.99 * (changed & smooth).sum()  # the ring's noise: 97.5 %
+        assert not (mask & ~changed & smooth).any()

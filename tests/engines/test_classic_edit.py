@@ -11,6 +11,7 @@ from wenchuang.errors import RequestError
 from wenchuang.layout.polygons import polygon_mask
 from wenchuang.ocr import normalize_text, read_lines
 from wenchuang.removal import segment_strokes
+from wenchuang.removal.detect import is_readable
 from wenchuang.request import DesignRequest, TextLine
 
 
@@ -49,7 +50,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def reads_nothing(text: str, score: float) -> bool:
-    return normalize_text(text) == ""
+    """No letter, digit or CJK character is read, at any confidence (a lone '#' or '.' is the
+    recogniser's guess at texture, not text)."""
+    return not is_readable(text, score, floor=0.0)
 
 
 SCENES = [

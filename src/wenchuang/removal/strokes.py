@@ -24,8 +24,10 @@ Then the mask is made exact (`_refine`), with no blanket dilation: each pixel's 
 colour is estimated against the background (the quadratic surface on calm backgrounds, a local
 normalised blur of the non-stroke pixels on busy ones); stroke pixels must lean towards the text colour,
 parts much thicker than the typical stroke (a highlight of the text's colour) are dropped, anti-aliasing
-(a small share of the text colour above the noise) is added next to the strokes, then JPEG ringing (off
-the background, within 2 px), and a shadow or outline: on a calm background anything that differs from
+(a small share of the text colour above the noise, the noise measured around each pixel on a busy
+background) is added next to the strokes, then JPEG ringing (off the background, within 2 px: only where
+the picture shows JPEG quantisation on its 8x8 grid, `_jpeg_compressed`; elsewhere that band is kept in
+`StrokeMask.wide` for a retry), and a shadow or outline: on a calm background anything that differs from
 it next to the strokes, on a busy one a shade towards black or white that clings to the strokes (far
 more common next to them than in the ring). Only the shadow part is widened (3 % of the text height).
 """
@@ -50,12 +52,14 @@ BG_SIGMA = 0.08  # Gaussian sigma of the local background estimate on busy backg
 OFF_LINE = 0.45  # a text pixel lies near the line background -> text colour (times the contrast)
 ALPHA_CORE, ALPHA_SOFT = 0.5, 0.02  # share of the text colour: strokes / anti-aliasing (above the noise)
 SOFT_NOISE, SOFT_REACH = 2.0, 0.04  # anti-aliasing: above SOFT_NOISE * noise, this far from the strokes
+LOCAL_NOISE_SIGMA = 0.06  # busy backgrounds: the noise around each pixel, Gaussian window (of the height)
 THICK_RATIO = 2.0  # a part much thicker than the typical stroke (a highlight) is not text
 SHADOW = True
 SHADOW_MIN, SHADOW_NOISE = 0.08, 2.0  # a shade: this much towards black/white, and above the noise
 SHADOW_REACH, SHADOW_MAX, SHADOW_RATIO = 0.15, 1.5, 2.0  # how far, how big, how specific to the strokes
 SHADOW_PAD = 0.03  # the shadow part only is widened by this (its faint tail)
 FRINGE_REACH, FRINGE_K = 2, 2.0  # JPEG ringing: off the background by K * noise, within 2 px
+JPEG_ON_GRID, JPEG_MARGIN = 0.5, 0.3  # quantised DCT coefficients: on the 8x8 grid, and more than off it
 # a colour that is not rare in the ring may still be the text when its pixels form even strokes:
 EVEN_MIN_SHARE, EVEN_MAX_RATIO = 0.02, 0.6  # of the region; its share of the ring / of the region
 EVEN_MIN_WIDTH, EVEN_MAX_WIDTH = 1.5, 0.15  # stroke half-width: pixels / of the text's height
@@ -73,7 +77,10 @@ class StrokeMask:
     fraction: undilated stroke pixels / region pixels;
     blob_fraction: the share of the strokes that survive a morphological opening by a disk a third of
       the text's height across: near 0 for strokes, high for solid shapes (an eye, a coin);
-    method: "background", "colour", "tight", "refused" or "empty".
+    method: "background", "colour", "tight", "refused" or "empty";
+    wide: the mask with the band of pixels off the background next to the strokes (within
+      `FRINGE_REACH`), which `mask` leaves out where the picture is not JPEG-compressed: what a retry
+      widens when text is still read after the first fill (None: the same as `mask`).
     """
 
     mask: np.ndarray
@@ -81,6 +88,7 @@ class StrokeMask:
     fraction: float
     blob_fraction: float
     method: str
+    wide: np.ndarray | None = None
 
 
 def segment_strokes(image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int] | None]:
@@ -157,17 +165,25 @@ def segment(image: np.ndarray, region: np.ndarray, widen: int = 0) -> StrokeMask
     color = tuple(int(v) for v in np.median(crop[core if core.any() else strokes], axis=0))
 
     calm = method == "background" and noise <= CALM_RING
-    grown = _refine(crop, strokes, halo_b, ring_b, background if calm else None, noise, short_side, color,
-                    local_noise=method == "background")
-    dilated = (cv2.dilate(grown.astype(np.uint8), _disk(widen)) if widen else grown.astype(np.uint8)) & halo
-    mask = empty
-    mask[y0:y1, x0:x1] = dilated
-    return StrokeMask(mask, color, fraction, blob_fraction, method)
+    # JPEG ringing is filled at once only where the picture was JPEG-compressed: elsewhere the same band
+    # is mostly picture (brick mortar, a backdrop's edge next to the strokes) and filling it costs PSNR
+    jpeg = _jpeg_compressed(image[y0 - y0 % 8:y1, x0 - x0 % 8:x1])
+    grown, wide = _refine(crop, strokes, halo_b, ring_b, background if calm else None, noise, short_side, color,
+                          local_noise=method == "background", jpeg=jpeg)
+    masks = []
+    for pixels in (grown, wide):
+        dilated = (cv2.dilate(pixels.astype(np.uint8), _disk(widen)) if widen else pixels.astype(np.uint8)) & halo
+        full = np.zeros((height, width), np.uint8)
+        full[y0:y1, x0:x1] = dilated
+        masks.append(full)
+    return StrokeMask(masks[0], color, fraction, blob_fraction, method, wide=masks[1])
 
 
-def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local_noise=False):
+def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local_noise=False, jpeg=True):
     """The strokes made exact: each pixel's share of the text colour (alpha matting against a local
-    background estimate), stray pixels dropped, anti-aliasing and a shadow added next to the strokes."""
+    background estimate), stray pixels dropped, anti-aliasing and a shadow added next to the strokes.
+    Returns (mask, wide): `wide` adds the pixels off the background next to the strokes (JPEG ringing,
+    colour fringes), which `mask` has only when `jpeg`."""
     valid = (cv2.dilate(strokes.astype(np.uint8), _disk(2)) == 0).astype(np.float32)
     if surface is None:
         sigma = max(2.0, short_side * BG_SIGMA)
@@ -189,15 +205,28 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
     if core.sum() < 0.3 * strokes.sum():
         core = strokes
     core = _stroke_components(core)
+    noise_here = noise
+    if surface is None:
+        # the noise where each pixel is (RMS of the picture around the local background, away from the
+        # strokes), where that is calmer than the ring as a whole: a smooth backdrop beside a busy
+        # one (the astronaut's "太空" next to a rocket) keeps the strokes' faint anti-aliased edge
+        sigma_here = max(3.0, short_side * LOCAL_NOISE_SIGMA)
+        weight_here = cv2.GaussianBlur(valid, (0, 0), sigma_here)
+        rms = cv2.GaussianBlur((offset**2).sum(axis=2) * valid, (0, 0), sigma_here) / np.maximum(weight_here, 1e-3)
+        noise_here = np.minimum(noise, np.sqrt(rms))
     # anti-aliasing: a share of the text colour above the noise, next to the core
-    floor = np.maximum(ALPHA_SOFT, (SOFT_NOISE * noise + 2.0) / contrast)
+    floor = np.maximum(ALPHA_SOFT, (SOFT_NOISE * noise_here + 2.0) / contrast)
     soft = (alpha > floor) & fits & halo
     grown = _reconstruct(core, soft | core, max(2, int(round(short_side * SOFT_REACH))))
     shaded = np.zeros_like(grown)
     # compression ringing and colour fringes: pixels off the local background (any direction) that
-    # touch the strokes, within `FRINGE_REACH` pixels
+    # touch the strokes, within `FRINGE_REACH` pixels. In a picture that is not JPEG-compressed this
+    # band is mostly the picture's own detail next to the strokes (brick mortar: 4 dB per box on the
+    # benchmark), so it is left out of the first fill there and kept for a retry (`StrokeMask.wide`)
     off = np.linalg.norm(offset, axis=2) > FRINGE_K * noise + FAINT_C
+    before = grown
     grown = _reconstruct(grown, (off & halo) | grown, FRINGE_REACH)
+    fringe = grown & ~before
     if surface is not None and noise <= CALM_RING:
         # a calm background modelled exactly: anything that differs from it next to the strokes
         # (outlines, shadows, glows of any colour) is the text's
@@ -232,8 +261,12 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
     if shaded.any():
         # a soft shadow or glow fades out over a few pixels; its faint tail, left behind, still
         # outlines the glyphs for a reader: the shadow part (only) is widened by 3 % of the text height
-        grown = grown | ((cv2.dilate(shaded.astype(np.uint8), _disk(max(1, int(round(short_side * SHADOW_PAD))))) > 0) & halo)
-    return grown
+        shaded = (cv2.dilate(shaded.astype(np.uint8), _disk(max(1, int(round(short_side * SHADOW_PAD))))) > 0) & halo
+        grown = grown | shaded
+    # (a fringe pixel that a shadow or outline also took stays: it is that shadow's edge)
+    # (on a calm background the band is what differs from the exact model there: kept)
+    keep = jpeg or (surface is not None and noise <= CALM_RING)
+    return (grown if keep else grown & ~(fringe & ~shaded)), grown
 
 
 def _stroke_components(core: np.ndarray) -> np.ndarray:
@@ -336,6 +369,53 @@ def _colour_clusters(crop: np.ndarray, inside: np.ndarray, ring: np.ndarray, sho
     if pen is not None and pen_c not in chosen and pen_glyphs > _glyph_count(union, short_side):
         return pen, pen
     return union, (labels == text[0]) & inside
+
+
+def _dct_matrix() -> np.ndarray:
+    k = np.arange(8)
+    matrix = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / 16) * np.sqrt(2 / 8)
+    matrix[0] /= np.sqrt(2)
+    return matrix
+
+
+_DCT8 = _dct_matrix()
+
+
+def _quantised(luma: np.ndarray) -> float:
+    """How strongly the 8x8 block DCT coefficients of `luma` (starting at its top-left corner) cluster
+    at multiples of one step: the mean cosine of coefficient / step for the best step (3..39), over
+    five low frequencies (only coefficients > 2 in size, so flat blocks say nothing, and only when they
+    fall on at least three different multiples, none holding half of them). JPEG quantises
+    exactly these coefficients: near 1 on the grid of a JPEG-compressed picture, low elsewhere."""
+    h, w = (luma.shape[0] // 8) * 8, (luma.shape[1] // 8) * 8
+    if h < 16 or w < 16:
+        return 0.0
+    blocks = luma[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+    coef = _DCT8 @ blocks @ _DCT8.T
+    steps = np.arange(3, 40, dtype=np.float64)
+    best = 0.0
+    for u, v in ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0)):
+        c = coef[:, u, v]
+        c = c[np.abs(c) > 2.0]
+        if c.size < 30:
+            continue
+        scores = np.cos(2 * np.pi * c[None, :] / steps[:, None]).mean(axis=1)
+        step = steps[int(np.argmax(scores))]
+        # a smooth gradient repeats one coefficient in every block: evidence only from varied values
+        _, counts = np.unique(np.round(c / step), return_counts=True)
+        if len(counts) >= 3 and counts.max() <= 0.5 * c.size:
+            best = max(best, float(scores.max()))
+    return best
+
+
+def _jpeg_compressed(window: np.ndarray) -> bool:
+    """Whether `window` (RGB, its top-left corner on the image's 8x8 grid) shows JPEG quantisation:
+    its block DCT coefficients cluster at multiples of a step on the grid (`JPEG_ON_GRID`) and clearly
+    more than off it (`JPEG_MARGIN`; a flat or synthetic gradient clusters everywhere). A resized or
+    lightly compressed (quality ~95) JPEG is not seen as one; its ringing is faint too."""
+    luma = window.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) - 128.0
+    on = _quantised(luma)
+    return on >= JPEG_ON_GRID and on - max(_quantised(luma[4:, 4:]), _quantised(luma[3:, 5:])) >= JPEG_MARGIN
 
 
 def _short_side(region: np.ndarray) -> int:

@@ -134,9 +134,9 @@ def erase_text(
     rejected: dict[tuple, Candidate] = {}
     timings = {"detect": 0.0, "erase": 0.0, "verify": 0.0}
 
-    strokes_of: dict[int, np.ndarray] = {}  # id(entry) -> its first stroke mask
+    strokes_of: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(entry) -> its first (mask, wide)
 
-    def erase(items: list[tuple[ErasedRegion, np.ndarray]], pass_no: int, widen: int = 0) -> None:
+    def erase(items: list[tuple[ErasedRegion, np.ndarray]], pass_no: int, widen: int = 0, band_first: bool = False) -> None:
         nonlocal current, union
         t0 = time.perf_counter()
         if widen:
@@ -147,7 +147,12 @@ def erase_text(
             if known:
                 wider = np.zeros_like(union)
                 for entry, _ in known:
-                    wider |= cv2.dilate(strokes_of[id(entry)], _disk(widen))
+                    first, wide = strokes_of[id(entry)]
+                    # a read-back retry where the first fill left out the band next to the strokes
+                    # (`StrokeMask.wide`): the first retry adds that band alone, the next one widens it
+                    # one step less than usual (a later detection pass widens it as usual)
+                    grow = widen - WIDEN_STEP if band_first and (wide != first).any() else widen
+                    wider |= cv2.dilate(wide, _disk(grow)) if grow else wide
                     entry.passes.append(pass_no)
                 current = (eraser or inpaint)(current, wider)
                 union |= wider
@@ -164,7 +169,9 @@ def erase_text(
                 entry.method, entry.stroke_fraction = strokes.method, strokes.fraction
             entry.color = entry.color or strokes.color
             if strokes.mask.any() and id(entry) not in strokes_of:
-                strokes_of[id(entry)] = strokes.mask
+                # a retry first fills the wide mask (with the band next to the strokes the first fill
+                # may have left out, `StrokeMask.wide`), then widens it
+                strokes_of[id(entry)] = (strokes.mask, strokes.wide if strokes.wide is not None else strokes.mask)
         timings["erase"] += time.perf_counter() - t0
 
     # pass 1: the given regions, read first so the report can say what was there
@@ -221,7 +228,7 @@ def erase_text(
                 break
             for entry, _ in still:
                 entry.retries = retry
-            erase(still, passes, widen=WIDEN_STEP * retry)
+            erase(still, passes, widen=WIDEN_STEP * retry, band_first=True)
             _read_after(current, [e for e, _ in still])
         for index, entry in enumerate(done):
             if entry.remains and not any(r["region"] == index for r in remaining):

@@ -34,6 +34,7 @@ from wenchuang.anytext.configs import AnyTextConfig
 from wenchuang.anytext.controlnet import AnyTextControlNetModel
 from wenchuang.anytext.sampling import (
     configure_scheduler,
+    decode_to_uint8,
     feathered_mask,
     masked_image_latents,
     resize_for_edit,
@@ -510,11 +511,8 @@ class AnyTextPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor) -> list[np.ndarray]:
-        """H x W x 3 uint8 images: the VAE decode (tiled when VAE tiling is on) and the official 8-bit
-        conversion (x * 127.5 + 127.5, clipped to 0-255, truncated)."""
-        decoded = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
-        images = (decoded.float().permute(0, 2, 3, 1) * 127.5 + 127.5).cpu().numpy()
-        return list(images.clip(0, 255).astype(np.uint8))
+        """H x W x 3 uint8 images (`wenchuang.anytext.sampling.decode_to_uint8`)."""
+        return decode_to_uint8(self.vae, latents)
 
     # ------------------------------------------------------------------ one denoising step
     def predict_noise(

@@ -250,7 +250,12 @@ class AnyText2Pipeline(DiffusionPipeline):
             keep_unmasked: edit only; pixels outside the feathered edit regions stay exactly as uploaded.
         """
         from wenchuang.anytext.pipeline import AnyTextPipeline, check_texts, keep_outside_mask
-        from wenchuang.anytext.sampling import configure_scheduler, masked_image_latents, resize_for_edit
+        from wenchuang.anytext.sampling import (
+            configure_scheduler,
+            decode_to_uint8,
+            masked_image_latents,
+            resize_for_edit,
+        )
 
         device = self._execution_device
         edit = image is not None
@@ -387,10 +392,8 @@ class AnyText2Pipeline(DiffusionPipeline):
         if output_type == "latent":
             self.maybe_free_model_hooks()
             return AnyText2PipelineOutput(images=latents, debug=debug, warnings=warnings)
-        decoded = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
-        images = (decoded.float().permute(0, 2, 3, 1) * 127.5 + 127.5).cpu().numpy().clip(0, 255).astype(np.uint8)
+        result = decode_to_uint8(self.vae, latents)
         self.maybe_free_model_hooks()
-        result = list(images)
         if edit and keep_unmasked:
             result = [keep_outside_mask(original, img, hint.astype(np.float32), feather) for img in result]
         return AnyText2PipelineOutput(images=result, debug=debug, warnings=warnings)

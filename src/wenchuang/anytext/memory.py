@@ -11,6 +11,8 @@ whole sampling loop, and the decode's buffers pile on top of it (measured in doc
 freed; after it, the heap is trimmed again and the threshold is set to 32 MiB, where glibc's own
 rule would have taken it, so the denoising steps allocate as before (a 1 MiB threshold throughout
 costs seconds of page faults per step). Elsewhere (Windows, macOS, musl) it does nothing.
+The setting is process-wide: two images decoded at once in two threads only change how much of the
+freed memory goes back and how soon (never what is computed).
 
 No torch here: a leaf module.
 """

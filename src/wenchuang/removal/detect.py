@@ -24,7 +24,7 @@ from wenchuang.layout.polygons import polygon_mask
 from wenchuang.ocr import normalize_text, rectify_crop
 from wenchuang.removal.strokes import StrokeMask, segment
 
-__all__ = ["Candidate", "find_text", "is_readable", "looks_like_text", "variants"]
+__all__ = ["Candidate", "find_text", "is_readable", "looks_like_text", "variants", "word_chars"]
 
 READ_SCORE = 0.5  # a reading below this confidence counts as "nothing read"
 TEXT_SCORE = 0.6  # a detection is text only when read at least this confidently ...
@@ -68,9 +68,14 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or unicodedata.category(char).startswith("L")
 
 
+def word_chars(text: str) -> list[str]:
+    """The letters, digits and CJK characters of a reading (punctuation and spaces left out)."""
+    return [c for c in normalize_text(text) if _is_word_char(c)]
+
+
 def looks_like_text(text: str, score: float, strokes: StrokeMask | None) -> tuple[bool, str]:
     """(is text, why not / why) for a detector candidate: its reading and its stroke mask."""
-    chars = [c for c in normalize_text(text) if _is_word_char(c)]
+    chars = word_chars(text)
     if not chars or score < TEXT_SCORE:
         return False, f"not read as text (read {text!r} at {score:.2f})"
     if len(chars) == 1 and (score < SINGLE_CHAR_SCORE or chars[0] in ROUND_CHARS):

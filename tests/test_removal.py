@@ -281,7 +281,12 @@ def test_the_result_json_lists_every_erased_region(tmp_path):
     assert all(r.passed and r.expected == "" for r in result.readings[0])
 
 
-def test_a_failed_read_back_retries_wider_then_warns():
+def test_a_failed_read_back_retries_wider_then_warns(monkeypatch):
+    from wenchuang.removal import verified
+
+    # read-back windows off: what they find is segmented again and filled in a retry of its own (tested
+    # with the windows below); here the region's own mask widens
+    monkeypatch.setattr(verified, "WINDOWS", ())
     image = two_lines()
     widths = []
 
@@ -341,10 +346,14 @@ def test_a_letter_left_in_an_erased_line_is_found_by_reading_windows_along_it():
     assert not entry.line_remains  # the whole line's reading alone would have passed it
     assert entry.leftovers and all("R" in d["read"].upper() for d in entry.leftovers)
     assert all(d["score"] >= 0.6 for d in entry.leftovers)
-    assert entry.retries == 2 and len(calls) == 3 and not done.clean
+    assert entry.retries == 2 and not done.clean
+    assert len(calls) == 5  # the first fill; per retry, the leftover segmented again, then the wider mask
     assert all(r["region"] == 0 and "R" in r["read"].upper() for r in done.remaining)
     assert "text still readable after removal" in done.warnings()[0]
     assert done.to_dict()["regions"][0]["leftovers"] == entry.leftovers
+    # the whole line erased: no window reads it, no retry
+    fine = erase_text(image, [(NOISY_LINE, region)])
+    assert fine.clean and fine.regions[0].retries == 0 and fine.regions[0].leftovers == []
     # the windows lie along the line, from its start to its end, at two sizes (1.2 and 1.5 heights)
     windows = line_windows(NOISY_LINE)
     starts = sorted(min(x for x, _ in w) for w in windows)
@@ -359,7 +368,7 @@ def test_a_leftover_found_by_a_window_is_segmented_again_and_filled():
     background, image = noisy_line()
     calls = []
     done = erase_text(image, [(NOISY_LINE, polygon_mask(NOISY_LINE, 560, 140))], eraser=leaves_letter(calls, times=1))
-    assert done.clean and done.regions[0].retries == 1 and len(calls) == 2
+    assert done.clean and done.regions[0].retries == 1 and len(calls) == 3
     contrast = np.abs(image.astype(int) - background.astype(int)).max(axis=2)
     letter = contrast > 60
     letter[:, : LETTER_R[0]] = letter[:, LETTER_R[1]:] = False

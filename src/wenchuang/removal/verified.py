@@ -28,7 +28,7 @@ from wenchuang.ocr.reader import polygon_quad, quad_size
 from wenchuang.removal.core import Eraser, remove_text
 from wenchuang.removal.detect import ROUND_CHARS, TEXT_SCORE, Candidate, find_text, is_readable, word_chars
 from wenchuang.removal.fill import inpaint
-from wenchuang.removal.strokes import _disk, segment
+from wenchuang.removal.strokes import _disk
 
 __all__ = ["MAX_PASSES", "MAX_RETRIES", "WINDOWS", "Erasure", "ErasedRegion", "erase_text", "left_over", "line_windows", "resembles"]
 
@@ -151,15 +151,7 @@ def erase_text(
 
     strokes_of: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(entry) -> its first (mask, wide)
 
-    def erase(
-        items: list[tuple[ErasedRegion, np.ndarray]],
-        pass_no: int,
-        widen: int = 0,
-        band_first: bool = False,
-        extra: np.ndarray | None = None,
-    ) -> None:
-        """Segment and fill `items` (or, with `widen`, refill their first masks grown by it, plus the
-        pixels of `extra`), in one fill."""
+    def erase(items: list[tuple[ErasedRegion, np.ndarray]], pass_no: int, widen: int = 0, band_first: bool = False) -> None:
         nonlocal current, union
         t0 = time.perf_counter()
         if widen:
@@ -167,8 +159,8 @@ def erase_text(
             # (outside the first mask the current image is still the original, so this is the same as
             # filling the original with the wider mask); the filled strokes cannot be segmented again
             known = [(e, m) for e, m in items if id(e) in strokes_of]
-            if known or (extra is not None and extra.any()):
-                wider = np.zeros_like(union) if extra is None else extra.copy()
+            if known:
+                wider = np.zeros_like(union)
                 for entry, _ in known:
                     first, wide = strokes_of[id(entry)]
                     # a read-back retry where the first fill left out the band next to the strokes
@@ -252,13 +244,16 @@ def erase_text(
             for entry, _ in still:
                 entry.retries = retry
             # a window still read: its leftover segmented again on the current image (what is left is no
-            # longer hidden among the line's strokes), grown one step less than the widening, filled with it
-            pieces = np.zeros_like(union)
-            for entry, _ in still:
-                for window in entry.leftovers:
-                    piece = polygon_mask(window["polygon"], width, height)
-                    pieces |= segment(current, piece, widen=WIDEN_STEP * (retry - 1)).mask
-            erase(still, passes, widen=WIDEN_STEP * retry, band_first=True, extra=pieces)
+            # longer hidden among the line's strokes), grown one step less than the widening, and filled
+            # before the region's widened mask is filled again
+            pieces = [polygon_mask(d["polygon"], width, height) for e, _ in still for d in e.leftovers]
+            if pieces:
+                t1 = time.perf_counter()
+                removal = remove_text(current, pieces, eraser=eraser, widen=WIDEN_STEP * (retry - 1))
+                current = removal.image
+                union |= removal.mask
+                timings["erase"] += time.perf_counter() - t1
+            erase(still, passes, widen=WIDEN_STEP * retry, band_first=True)
             _read_after(current, [e for e, _ in still])
         for index, entry in enumerate(done):
             if any(r["region"] == index for r in remaining):

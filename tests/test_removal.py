@@ -350,7 +350,9 @@ def test_a_letter_left_in_an_erased_line_is_found_by_reading_windows_along_it():
     assert len(calls) == 5  # the first fill; per retry, the leftover segmented again, then the wider mask
     assert all(r["region"] == 0 and "R" in r["read"].upper() for r in done.remaining)
     assert "text still readable after removal" in done.warnings()[0]
-    assert done.to_dict()["regions"][0]["leftovers"] == entry.leftovers
+    report = done.to_dict()
+    assert report["regions"][0]["leftovers"] == [{"read": d["read"], "score": d["score"]} for d in entry.leftovers]
+    assert [r["polygon"] for r in report["remaining"]] == [d["polygon"] for d in entry.leftovers]
     # the whole line erased: no window reads it, no retry
     fine = erase_text(image, [(NOISY_LINE, region)])
     assert fine.clean and fine.regions[0].retries == 0 and fine.regions[0].leftovers == []
@@ -376,6 +378,22 @@ def test_a_leftover_found_by_a_window_is_segmented_again_and_filled():
     error = np.abs(done.image.astype(int) - background.astype(int)).max(axis=2)[letter]
     assert np.median(error) < 0.5 * np.median(contrast[letter])  # the white strokes are gone (noise remains)
     assert not readable(done.image[:, 300:420], [(0, 35), (120, 35), (120, 110), (0, 110)])
+
+
+def test_cli_exits_non_zero_when_only_a_window_still_reads_a_letter(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from wenchuang.cli import main
+    from wenchuang.engines import classic
+
+    Image.fromarray(noisy_line()[1]).save(tmp_path / "in.png")
+    calls = []
+    monkeypatch.setattr(classic.ClassicEngine, "_eraser", lambda self: leaves_letter(calls, times=99))
+    args = ["edit", "--engine", "classic", "--image", str(tmp_path / "in.png"), "--remove", "--position",
+            "10,35,545,110", "--out", str(tmp_path / "out")]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "text still readable after removal" in err and "R" in err.split("text still readable after removal")[1]
 
 
 def test_a_window_reading_counts_only_as_a_confident_fragment_of_the_original():

@@ -90,7 +90,9 @@ class ErasedRegion:
             "retries": self.retries,
             "mask": self.method,
             "stroke_fraction": round(float(self.stroke_fraction), 4),
-            "leftovers": [dict(d) for d in self.leftovers],
+            # what the windows still read (their polygons are in the report's `remaining`, where the
+            # result's polygons are rescaled with the image)
+            "leftovers": [{"read": d["read"], "score": d["score"]} for d in self.leftovers],
             "text_remains": self.remains,
         }
 

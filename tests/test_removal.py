@@ -396,6 +396,17 @@ def test_cli_exits_non_zero_when_only_a_window_still_reads_a_letter(tmp_path, mo
     assert "text still readable after removal" in err and "R" in err.split("text still readable after removal")[1]
 
 
+def test_read_back_windows_reach_beyond_the_ends_of_the_line():
+    """A detector's box may cut off the first or last character: the windows are laid along the line
+    lengthened by `WINDOW_REACH` heights at both ends (horizontal and vertical lines)."""
+    from wenchuang.removal.verified import WINDOW_REACH, extend_line
+
+    assert WINDOW_REACH == 0.5
+    assert extend_line([(100, 40), (300, 40), (300, 80), (100, 80)], 0.5) == [(80, 40), (320, 40), (320, 80), (80, 80)]
+    vertical = extend_line([(400, 60), (440, 60), (440, 300), (400, 300)], 0.5)
+    assert vertical == [(400, 40), (440, 40), (440, 320), (400, 320)]
+
+
 def test_a_window_reading_counts_only_as_a_confident_fragment_of_the_original():
     from wenchuang.removal.verified import left_over
 

@@ -41,6 +41,9 @@ CONFIDENT = 0.9  # a reading this confident counts as remaining text even when u
 # (SPACE's "A": 0.97 at 1.2 heights, 0.72-0.82 at 1.5). One window costs the recogniser as much as a whole
 # line; adding 1.5/0.75 windows doubled the reads and moved no box on the benchmark or the held-out scenes by more than 0.3 dB
 WINDOWS = ((1.2, 0.6),)
+# the windows run this far (line heights) beyond each end of the line: a detector's box may cut off the
+# first or last character, part of which the stroke mask's halo then erases and part of which stays
+WINDOW_REACH = 0.5
 
 
 def resembles(read: str, original: str) -> bool:
@@ -282,7 +285,7 @@ def _overlapping(mask: np.ndarray, masks: list[np.ndarray]) -> int | None:
 
 def _read_after(image: np.ndarray, entries: list[ErasedRegion]) -> None:
     """Read each region again: the whole line, and its `line_windows` (one batch for the recogniser)."""
-    windows = [line_windows(e.polygon) for e in entries]
+    windows = [line_windows(extend_line(e.polygon, WINDOW_REACH) if WINDOW_REACH else e.polygon) for e in entries]
     polygons = [e.polygon for e in entries] + [w for ws in windows for w in ws]
     readings = read_lines(image, polygons)
     lines, rest = readings[: len(entries)], iter(readings[len(entries):])
@@ -305,6 +308,20 @@ def left_over(read: str, score: float, original: str) -> bool:
         return False
     chars = word_chars(read)
     return len(chars) > 1 or (score >= TEXT_SCORE and chars[0] not in ROUND_CHARS)
+
+
+def extend_line(polygon, by: float) -> list[tuple[float, float]]:
+    """The polygon's quad lengthened at both ends by `by` line heights, along the line."""
+    quad = polygon_quad(polygon).astype(np.float64)
+    top_left, top_right, bottom_right, bottom_left = quad
+    width, height = quad_size(quad)
+    if width >= height:  # along the top and bottom edges
+        step = (top_right - top_left) / max(width, 1) * by * height
+        corners = (top_left - step, top_right + step, bottom_right + step, bottom_left - step)
+    else:  # a vertical line: along the left and right edges
+        step = (bottom_left - top_left) / max(height, 1) * by * width
+        corners = (top_left - step, top_right - step, bottom_right + step, bottom_left + step)
+    return [(float(x), float(y)) for x, y in corners]
 
 
 def line_windows(polygon, scales=None) -> list[list[tuple[float, float]]]:

@@ -396,6 +396,25 @@ def test_cli_exits_non_zero_when_only_a_window_still_reads_a_letter(tmp_path, mo
     assert "text still readable after removal" in err and "R" in err.split("text still readable after removal")[1]
 
 
+def test_the_engine_shows_the_leftover_letter_when_only_a_window_reads_it(monkeypatch):
+    """The studio's line table: a region whose whole line reads nothing but whose window still reads a
+    letter is a failed line showing that letter (not an empty or low whole-line reading)."""
+    from wenchuang.engines import classic
+    from wenchuang.engines.classic import ClassicEngine
+    from wenchuang.request import DesignRequest
+
+    calls = []
+    monkeypatch.setattr(classic.ClassicEngine, "_eraser", lambda self: leaves_letter(calls, times=99))
+    polygon = [(10, 35), (545, 35), (545, 110), (10, 110)]
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=noisy_line()[1], remove_regions=[polygon]))
+    region = result.extra["removal"]["regions"][0]
+    assert region["leftovers"] and region["text_remains"]
+    reading = result.readings[0][-1]
+    best = max(region["leftovers"], key=lambda d: d["score"])
+    assert not reading.passed and "R" in reading.read.upper()
+    assert reading.read == best["read"] and reading.confidence == pytest.approx(best["score"], abs=1e-4)
+
+
 def test_read_back_windows_reach_beyond_the_ends_of_the_line():
     """A detector's box may cut off the first or last character: the windows are laid along the line
     lengthened by `WINDOW_REACH` heights at both ends (horizontal and vertical lines)."""

@@ -238,7 +238,8 @@ class ClassicEngine:
         readings = check_lines(result, lines) if lines else []
         warnings += small_text_warnings(lines, [readings], self.fill)
         for entry in erasure.regions[len(placed):]:  # "" expected: passed when nothing is read there
-            readings.append(LineReading("", entry.read_after, round(entry.score_after, 4), not entry.remains))
+            read, score = entry.verdict_reading  # a leftover letter's reading when only it remains
+            readings.append(LineReading("", read, round(score, 4), not entry.remains))
         for left in erasure.remaining:
             if left["region"] is None:  # text the final detection still reads outside every region
                 readings.append(LineReading("", left["read"], left["score"], False))

@@ -81,6 +81,15 @@ class ErasedRegion:
         """Text is still read here: in the whole line, or in a window along it (`leftovers`)."""
         return self.line_remains or bool(self.leftovers)
 
+    @property
+    def verdict_reading(self) -> tuple[str, float]:
+        """(text, score) that explains `remains`: the most confident leftover when only a window along
+        the line still reads text, else the whole line's read-back."""
+        if self.leftovers and not self.line_remains:
+            best = max(self.leftovers, key=lambda d: d["score"])
+            return best["read"], float(best["score"])
+        return self.read_after, float(self.score_after)
+
     def to_dict(self) -> dict:
         return {
             "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in self.polygon],

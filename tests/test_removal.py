@@ -615,6 +615,7 @@ def test_a_retry_first_fills_the_band_the_first_fill_left_out(monkeypatch):
     from wenchuang.removal.strokes import segment
 
     monkeypatch.setattr(verified, "WINDOWS", ())
+    monkeypatch.setattr(verified, "LOCAL_EXPLAINED", 0.0)  # no local segmentation (tested below)
 
     image = with_text(mortar_wall(), color=(20, 20, 160))
     region = polygon_mask(BOX, 320, 256)
@@ -630,6 +631,73 @@ def test_a_retry_first_fills_the_band_the_first_fill_left_out(monkeypatch):
     np.testing.assert_array_equal(masks[0], found.mask)
     np.testing.assert_array_equal(masks[1], found.wide)
     np.testing.assert_array_equal(masks[2], cv2.dilate(found.wide, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))))
+
+
+CUP_LINE = [(20, 20), (380, 20), (380, 100), (20, 100)]
+
+
+def light_line_over_a_cup():
+    """A light line with a drop shadow, its left half over dark wood, its right half over a white cup
+    hardly different from the letters (coffee's "咖啡时光"). Returns (background, image, letters): the
+    pixels the text changed."""
+    rng = np.random.default_rng(3)
+    background = np.zeros((120, 400, 3), np.float32)
+    background[:] = (120, 60, 30)
+    background += rng.normal(0, 8, (120, 400, 1))
+    background[:, 200:] = (247, 235, 222)
+    background[:, 200:] -= np.linspace(0, 12, 120)[:, None, None]
+    background = np.clip(background, 0, 255).astype(np.uint8)
+    shadow = np.zeros((120, 400), np.uint8)
+    cv2.putText(shadow, "HOLA HOLA", (33, 83), cv2.FONT_HERSHEY_SIMPLEX, 1.9, 255, 5, cv2.LINE_AA)
+    shadow = cv2.GaussianBlur(shadow.astype(np.float32) / 255, (0, 0), 1.5)[..., None] * 0.45
+    image = np.clip(background.astype(np.float32) * (1 - shadow), 0, 255).astype(np.uint8)
+    cv2.putText(image, "HOLA HOLA", (30, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.9, (250, 240, 220), 5, cv2.LINE_AA)
+    letters = np.abs(image.astype(int) - background.astype(int)).max(axis=2) > 20
+    return background, image, letters
+
+
+def test_a_light_letter_over_a_white_cup_is_found_against_its_own_background():
+    """Where the line's mask missed the letters (over the cup), a window still read is segmented against
+    its own local background (a median wider than the strokes): the shadowed letters are found, little
+    of the cup is taken. Where the first mask already holds the strokes, nothing is added (the rest
+    would be the picture)."""
+    from wenchuang.removal.verified import ErasedRegion, _missed_strokes
+
+    background, image, letters = light_line_over_a_cup()
+    window = [(200, 20), (380, 20), (380, 100), (200, 100)]
+    entry = ErasedRegion(CUP_LINE, "detected", "HOLA HOLA", 0.99, leftovers=[{"polygon": window, "read": "HOLA", "score": 0.7}])
+    missed = np.zeros(letters.shape, np.uint8)
+    missed[:, :200] = letters[:, :200]  # the first mask: the letters over the wood only
+    found = _missed_strokes(image, entry, missed).astype(bool)
+    cup_letters = letters.copy()
+    cup_letters[:, :205] = False
+    assert found[cup_letters].mean() > 0.7  # the letters over the cup
+    changed = np.abs(image.astype(int) - background.astype(int)).max(axis=2) > 3  # letters and shadow
+    on_cup = found.copy()
+    on_cup[:, :205] = False
+    assert (on_cup & ~changed).sum() < 0.1 * on_cup.sum()  # little of the cup itself
+    # the first mask had the letters and their shadow everywhere: nothing is added
+    assert not _missed_strokes(image, entry, changed.astype(np.uint8)).any()
+
+
+def test_a_retry_fills_the_strokes_the_line_mask_missed(monkeypatch):
+    """Text still read after the first fill: the retry fills what the window's own-background
+    segmentation finds (before the region's widened mask)."""
+    from wenchuang.removal import verified
+
+    _, image, letters = light_line_over_a_cup()
+    marker = np.zeros(letters.shape, np.uint8)
+    marker[50:60, 300:310] = 1
+    monkeypatch.setattr(verified, "local_strokes", lambda img, window, line: marker.copy())
+    masks = []
+
+    def stubborn(img, mask):  # fills nothing: the line is still read
+        masks.append(mask.copy())
+        return img.copy()
+
+    done = erase_text(image, [(CUP_LINE, polygon_mask(CUP_LINE, 400, 120))], eraser=stubborn)
+    assert done.regions[0].retries >= 1
+    assert any(np.array_equal(m, marker) for m in masks)
 
 
 

@@ -465,3 +465,37 @@ def _otsu(values: np.ndarray) -> float:
 def _disk(radius: int) -> np.ndarray:
     size = 2 * int(radius) + 1
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+# strokes against their own local background (a read-back retry, `local_strokes`); fractions of the line's height
+LOCAL_KERNEL = 0.4  # the local background: a median filter this wide (strokes and shadow are under half of it)
+LOCAL_REACH = 0.15  # a shadow may reach this far beyond the window
+LOCAL_K, LOCAL_C, LOCAL_MIN = 3.0, 4.0, 12.0  # differs from the local background: > K * noise + C (and MIN)
+LOCAL_CLOSE = 0.04  # the parts found are closed by a disk this wide (a light letter between its shadow's edges)
+
+
+def local_strokes(image: np.ndarray, window: np.ndarray, line_height: float) -> np.ndarray:
+    """The thin structures inside `window` (uint8 {0,1} H x W) that differ from their own local
+    background: each pixel against the per-channel median of a square `LOCAL_KERNEL` line heights wide.
+    Strokes and their shadow are thinner than half of it, so the median is the picture under them
+    where the line crosses it (a white cup), not the line's average background, which a light letter
+    over a white cup hardly differs from. Returns a uint8 {0,1} H x W mask."""
+    height, width = window.shape
+    ys, xs = np.nonzero(window)
+    empty = np.zeros((height, width), np.uint8)
+    if len(ys) == 0:
+        return empty
+    size = max(7, int(round(line_height * LOCAL_KERNEL)) | 1)
+    reach = max(2, int(round(line_height * LOCAL_REACH)))
+    margin = size + reach
+    y0, y1 = max(0, ys.min() - margin), min(height, ys.max() + margin + 1)
+    x0, x1 = max(0, xs.min() - margin), min(width, xs.max() + margin + 1)
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    background = np.stack([cv2.medianBlur(np.ascontiguousarray(crop[..., c]), size) for c in range(3)], axis=-1)
+    residual = np.linalg.norm(crop.astype(np.float32) - background.astype(np.float32), axis=2)
+    noise = float(np.median(residual)) * 1.4826
+    found = (residual > max(LOCAL_K * noise + LOCAL_C, LOCAL_MIN)).astype(np.uint8)
+    found = cv2.morphologyEx(found, cv2.MORPH_CLOSE, _disk(max(1, int(round(line_height * LOCAL_CLOSE)))))
+    full = empty.copy()
+    full[y0:y1, x0:x1] = found & cv2.dilate(window[y0:y1, x0:x1], _disk(reach))
+    return full

@@ -9,7 +9,9 @@
    along it (`WINDOWS`: a letter left over in a line otherwise erased is read confidently on its own and
    drowned in the whole line's reading); where text is still read, its mask is widened and filled again,
    and a window that still reads is segmented again on the current image and filled (up to
-   `MAX_RETRIES` times).
+   `MAX_RETRIES` times). Where the line's first mask missed strokes (a light letter over a white cup,
+   hardly different from it), the windows still read (every window when only the whole line is) are
+   also segmented against their own local background in the original image (`_missed_strokes`).
 4. The report lists every region (polygon, what was read before and after, the passes that touched
    it, how its mask was made) and every text still readable anywhere it looked.
 """
@@ -28,7 +30,7 @@ from wenchuang.ocr.reader import polygon_quad, quad_size
 from wenchuang.removal.core import Eraser, remove_text
 from wenchuang.removal.detect import ROUND_CHARS, TEXT_SCORE, Candidate, find_text, is_readable, word_chars
 from wenchuang.removal.fill import inpaint
-from wenchuang.removal.strokes import _disk
+from wenchuang.removal.strokes import _disk, local_strokes
 
 __all__ = ["MAX_PASSES", "MAX_RETRIES", "WINDOWS", "Erasure", "ErasedRegion", "erase_text", "left_over", "line_windows", "resembles"]
 
@@ -44,6 +46,9 @@ WINDOWS = ((1.2, 0.6),)
 # the windows run this far (line heights) beyond each end of the line: a detector's box may cut off the
 # first or last character, part of which the stroke mask's halo then erases and part of which stays
 WINDOW_REACH = 0.5
+# a retry segments a window still read against its own local background; where the line's first mask already
+# holds this share of what that finds, the strokes were found there and the rest is the picture
+LOCAL_EXPLAINED = 0.8
 
 
 def resembles(read: str, original: str) -> bool:
@@ -262,13 +267,22 @@ def erase_text(
             # a window still read: its leftover segmented again on the current image (what is left is no
             # longer hidden among the line's strokes), grown one step less than the widening, and filled
             # before the region's widened mask is filled again
+            t1 = time.perf_counter()
             pieces = [polygon_mask(d["polygon"], width, height) for e, _ in still for d in e.leftovers]
             if pieces:
-                t1 = time.perf_counter()
                 removal = remove_text(current, pieces, eraser=eraser, widen=WIDEN_STEP * (retry - 1))
                 current = removal.image
                 union |= removal.mask
-                timings["erase"] += time.perf_counter() - t1
+            # where the line's mask missed strokes (a light letter over a white cup): the windows still
+            # read (or, when only the whole line is, every window along it) segmented against their own
+            # local background in the original image, filled where that finds strokes the mask lacks
+            local = np.zeros_like(union)
+            for entry, _ in still:
+                local |= _missed_strokes(image, entry, strokes_of.get(id(entry), (union, union))[1])
+            if local.any():
+                current = (eraser or inpaint)(current, local)
+                union |= local
+            timings["erase"] += time.perf_counter() - t1
             erase(still, passes, widen=WIDEN_STEP * retry, band_first=True)
             _read_after(current, [e for e, _ in still])
         for index, entry in enumerate(done):
@@ -281,6 +295,28 @@ def erase_text(
     timings["verify"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
     return Erasure(current, union, done, list(rejected.values()), remaining, passes, timings)
+
+
+def _missed_strokes(image: np.ndarray, entry: ErasedRegion, first: np.ndarray) -> np.ndarray:
+    """The strokes of `entry`'s line that its first mask (`first`, the wide one) missed: in each window
+    still read (`leftovers`; every read-back window along the line when only the whole line is read),
+    what differs from its own local background (`local_strokes`, in the original image), kept where
+    the first mask explains under `LOCAL_EXPLAINED` of it (elsewhere the strokes were found and what
+    the local test adds is the picture: a launch tower's lattice next to letters already erased)."""
+    height, width = image.shape[:2]
+    line = min(quad_size(polygon_quad(entry.polygon)))
+    if entry.leftovers:
+        windows = [d["polygon"] for d in entry.leftovers]
+    else:
+        windows = line_windows(extend_line(entry.polygon, WINDOW_REACH) if WINDOW_REACH else entry.polygon) or [entry.polygon]
+    near = cv2.dilate(first, _disk(2))
+    found = np.zeros((height, width), np.uint8)
+    for window in windows:
+        strokes = local_strokes(image, polygon_mask(window, width, height), line)
+        total = int(strokes.sum())
+        if total and (strokes & near).sum() < LOCAL_EXPLAINED * total:
+            found |= strokes
+    return found
 
 
 def _overlapping(mask: np.ndarray, masks: list[np.ndarray]) -> int | None:

@@ -720,3 +720,24 @@ def test_anti_aliasing_is_judged_by_the_noise_where_it_is():
         mask = segment(image, polygon_mask(BOX, 320, 256)).mask.astype(bool)
         assert (mask & changed & smooth).sum() >= 0.99 * (changed & smooth).sum()  # the ring's noise: 97.5 %
         assert not (mask & ~changed & smooth).any()
+
+
+def test_strokes_segmented_again_are_kept_only_where_the_window_stops_reading(monkeypatch):
+    """A retry segments a window that still reads a leftover again on the current image; when filling
+    what it found leaves the window reading the letter (it found fur beside the letter, not the letter:
+    cat fur's "萌猫 Kitty"), that fill is dropped and the picture there is left as it was; the widened
+    refill of the line's own mask erases the letter."""
+    from wenchuang.removal import verified
+
+    _, image = noisy_line()
+    decoy = np.zeros(image.shape[:2], np.uint8)
+    decoy[96:104, 345:370] = 1  # noise below the "R", away from every stroke
+    monkeypatch.setattr(verified, "segment", lambda img, region, widen=0: StrokeMask(decoy.copy(), (245, 245, 245), 0.1, 0.0, "colour"))
+    monkeypatch.setattr(verified, "LOCAL_EXPLAINED", 0.0)  # no local segmentation (tested above)
+    calls = []
+    done = erase_text(image, [(NOISY_LINE, polygon_mask(NOISY_LINE, 560, 140))], eraser=leaves_letter(calls, times=1))
+    assert done.clean and done.regions[0].retries == 1
+    assert len(calls) == 3  # the first fill, the trial fill of the decoy, the widened mask
+    assert calls[1] == int(decoy.sum())  # the decoy was tried ...
+    assert not done.mask[decoy.astype(bool)].any()  # ... and not kept
+    assert np.array_equal(done.image[decoy.astype(bool)], image[decoy.astype(bool)])

@@ -10,8 +10,8 @@
    drowned in the whole line's reading); where text is still read, its mask is widened and filled again,
    and a window that still reads is segmented again on the current image and filled, kept only where
    that window then stops reading (`_fill_checked`; up to `MAX_RETRIES` times). Where the line's first
-   mask missed strokes (a light letter over a white cup, hardly different from it), the windows still read (every window when only the whole line is) are
-   also segmented against their own local background in the original image (`_missed_strokes`).
+   mask missed strokes (a light letter over a white cup, hardly different from it), the windows still
+   read (every window when only the whole line is) are also segmented against their own local background in the original image (`_missed_strokes`).
 4. The report lists every region (polygon, what was read before and after, the passes that touched
    it, how its mask was made) and every text still readable anywhere it looked.
 """

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from anytext_step import report  # benchmarks/ is the script's folder, first on sys.path
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -117,11 +119,7 @@ def main() -> int:
             result["anytext"] = {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
         else:
             result["anytext"] = json.loads(proc.stdout[proc.stdout.index("{") :])
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

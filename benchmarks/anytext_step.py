@@ -260,7 +260,7 @@ def main() -> int:
         return 0
     if args.golden:
         result = golden(dtypes, args.steps, args.size)
-        return _report(result, args.json)
+        return report(result, args.json)
 
     steps = args.steps if args.device == "cpu" or "--steps" in sys.argv else 20
     common = ["--device", args.device, "--sampler", args.sampler, "--steps", str(steps), "--size", str(args.size)]
@@ -293,7 +293,7 @@ def main() -> int:
                 ratios["image_time"] = round(run["seconds_per_image"] / ref["seconds_per_image"], 3)
                 result[f"{name}_vs_{dtypes[0]}"] = {"ratios": ratios, "errors": stage_errors(stages[dtypes[0]], stages[name])}
     result["load_average_1min"] = round(os.getloadavg()[0], 1)
-    return _report(result, args.json)
+    return report(result, args.json)
 
 
 def _child(argv: list[str]) -> dict:
@@ -305,7 +305,8 @@ def _child(argv: list[str]) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-def _report(result: dict, json_path: str | None) -> int:
+def report(result: dict, json_path: str | None) -> int:
+    """Print `result` as JSON and also write it to `json_path` when given (shared by the benchmarks)."""
     text = json.dumps(result, indent=1)
     print(text)
     if json_path:

@@ -34,6 +34,8 @@ import time
 import types
 from pathlib import Path
 
+from anytext_step import report  # benchmarks/ is the script's folder, first on sys.path
+
 
 def _status_mib(key: str) -> float:
     with open("/proc/self/status", encoding="ascii") as handle:
@@ -210,11 +212,7 @@ def main() -> int:
         pairs = [(o[key], u[key]) for o, u in zip(runs[::2], runs[1::2])]
         summary[f"{key}_ours_over_official"] = [round(u / o, 3) for o, u in pairs]
     result = {"dtype": args.dtype, "size": 512, "guidance": True, "runs": runs, "summary": summary}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from wenchuang.removal.detect import ROUND_CHARS, TEXT_SCORE, Candidate, find_te
 from wenchuang.removal.fill import inpaint
 from wenchuang.removal.strokes import _disk, local_strokes, segment
 
-__all__ = ["MAX_PASSES", "MAX_RETRIES", "WINDOWS", "Erasure", "ErasedRegion", "erase_text", "left_over", "line_windows", "resembles"]
+__all__ = ["MAX_PASSES", "MAX_RETRIES", "WINDOWS", "Erasure", "ErasedRegion", "erase_text", "left_over", "line_windows", "read_back_windows", "resembles"]
 
 MAX_PASSES = 3  # detect-and-erase rounds with find_all
 MAX_RETRIES = 2  # widen-and-refill rounds for a region still read
@@ -332,7 +332,7 @@ def _missed_strokes(image: np.ndarray, entry: ErasedRegion, first: np.ndarray) -
     if entry.leftovers:
         windows = [d["polygon"] for d in entry.leftovers]
     else:
-        windows = line_windows(extend_line(entry.polygon, WINDOW_REACH) if WINDOW_REACH else entry.polygon) or [entry.polygon]
+        windows = read_back_windows(entry.polygon) or [entry.polygon]
     near = cv2.dilate(first, _disk(2))
     found = np.zeros((height, width), np.uint8)
     for window in windows:
@@ -354,7 +354,7 @@ def _overlapping(mask: np.ndarray, masks: list[np.ndarray]) -> int | None:
 
 def _read_after(image: np.ndarray, entries: list[ErasedRegion]) -> None:
     """Read each region again: the whole line, and its `line_windows` (one batch for the recogniser)."""
-    windows = [line_windows(extend_line(e.polygon, WINDOW_REACH) if WINDOW_REACH else e.polygon) for e in entries]
+    windows = [read_back_windows(e.polygon) for e in entries]
     polygons = [e.polygon for e in entries] + [w for ws in windows for w in ws]
     readings = read_lines(image, polygons)
     lines, rest = readings[: len(entries)], iter(readings[len(entries):])
@@ -393,7 +393,12 @@ def extend_line(polygon, by: float) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in corners]
 
 
-def line_windows(polygon, scales=None) -> list[list[tuple[float, float]]]:
+def read_back_windows(polygon) -> list[list[tuple[float, float]]]:
+    """The windows a region is read back in: `line_windows` along the line lengthened by `WINDOW_REACH`."""
+    return line_windows(extend_line(polygon, WINDOW_REACH))
+
+
+def line_windows(polygon) -> list[list[tuple[float, float]]]:
     """Overlapping windows along a line's polygon (its quad), each `length` line heights long, every
     `step` heights, the last one flush with the end; none where the line is barely longer than a window.
     The line's height is the quad's short side (a vertical line runs down its long side)."""
@@ -405,7 +410,7 @@ def line_windows(polygon, scales=None) -> list[list[tuple[float, float]]]:
     # a, b: the two long edges, each from the line's start to its end
     a0, a1, b0, b1 = (top_left, top_right, bottom_left, bottom_right) if across else (top_left, bottom_left, top_right, bottom_right)
     found = []
-    for size, step in WINDOWS if scales is None else scales:
+    for size, step in WINDOWS:
         span, stride = size * thick, step * thick
         if length <= 1.25 * span:
             continue

@@ -44,6 +44,9 @@ base = anon_mib()
 if sys.argv[1] == "section":
     with vae_memory_section():
         keep = churn()
+elif sys.argv[1] == "gpu-section":
+    with vae_memory_section("cuda:0"):
+        keep = churn()
 else:
     keep = churn()
 print(json.dumps({"base": base, "after": anon_mib()}))
@@ -61,6 +64,11 @@ def test_freed_vae_sized_buffers_are_returned_inside_a_section():
     plain, section = _retained("plain"), _retained("section")
     assert plain > 120, f"the plain run should keep most of the 192 MiB it freed (kept {plain:.0f} MiB)"
     assert section < 30, f"the section kept {section:.0f} MiB of freed buffers"
+
+
+@needs_glibc
+def test_a_section_for_a_vae_on_a_gpu_leaves_the_heap_alone():
+    assert _retained("gpu-section") > 120  # no trim, no low mmap threshold: as without a section
 
 
 def _tiny_vae(dtype):

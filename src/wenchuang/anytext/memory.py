@@ -45,10 +45,13 @@ def glibc():
 
 
 @contextmanager
-def vae_memory_section():
-    """Run a VAE encode/decode with its large buffers returned to the system as soon as they are freed."""
+def vae_memory_section(device: object = "cpu"):
+    """Run a VAE encode/decode with its large buffers returned to the system as soon as they are freed.
+
+    Only for a VAE on the CPU (`device`: a torch device or its name): on a GPU its buffers are not the
+    process's heap, and trimming a large heap would only cost time."""
     libc = glibc()
-    if libc is None:
+    if libc is None or getattr(device, "type", str(device).split(":")[0]) != "cpu":
         yield
         return
     libc.malloc_trim(0)

@@ -51,7 +51,7 @@ def masked_image_latents(vae, masked_image: torch.Tensor, generator: torch.Gener
 
     The noise is the next `torch.randn` of `generator`, as the official `encode_first_stage(...).sample()`.
     """
-    with vae_memory_section():
+    with vae_memory_section(vae.device):
         posterior = vae.encode(vae_input(vae, masked_image)).latent_dist
     noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32)
     noise = noise.to(device=posterior.mean.device, dtype=posterior.mean.dtype)
@@ -76,7 +76,7 @@ def vae_input(vae, x: torch.Tensor) -> torch.Tensor:
 def decode_to_uint8(vae, latents: torch.Tensor) -> list[np.ndarray]:
     """H x W x 3 uint8 images of `latents`: the VAE decode (tiled when the VAE's tiling is on) and the
     official 8-bit conversion (x * 127.5 + 127.5, clipped to 0-255, truncated)."""
-    with vae_memory_section():
+    with vae_memory_section(vae.device):
         decoded = vae.decode(vae_input(vae, latents) / vae.config.scaling_factor).sample
         images = (decoded.float().permute(0, 2, 3, 1) * 127.5 + 127.5).cpu().numpy()
         del decoded

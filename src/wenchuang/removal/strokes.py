@@ -126,8 +126,8 @@ def segment(image: np.ndarray, region: np.ndarray, widen: int = 0) -> StrokeMask
     background = _fit_background(crop, ring_b)
     distance = np.linalg.norm(crop - background, axis=2)
     ring_d = distance[ring_b]
-    noise = float(np.median(ring_d)) * 1.4826 if ring_d.size else 2.0
-    threshold = max(_otsu(distance[inside_b]), 3.0 * noise + 4.0, 12.0)
+    noise = robust_sigma(ring_d) if ring_d.size else 2.0
+    threshold = max(_otsu(distance[inside_b]), stands_out(noise))
     strokes = (distance > threshold) & inside_b
     method = "background"
     clusters = None
@@ -190,7 +190,7 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
         weight = cv2.GaussianBlur(valid, (0, 0), sigma)
         local = cv2.GaussianBlur(crop * valid[..., None], (0, 0), sigma) / np.maximum(weight, 1e-3)[..., None]
         if local_noise and ring.any():  # the texture's noise around the local model, not the surface's
-            noise = float(np.median(np.linalg.norm(crop - local, axis=2)[ring])) * 1.4826
+            noise = robust_sigma(np.linalg.norm(crop - local, axis=2)[ring])
     else:
         local = surface
     text = np.asarray(colour, np.float32)
@@ -462,6 +462,17 @@ def _otsu(values: np.ndarray) -> float:
     return low + float(level) / 255.0 * (high - low)
 
 
+def robust_sigma(values: np.ndarray) -> float:
+    """The noise level of colour distances to a background model: their median scaled to a Gaussian's
+    standard deviation (1.4826), untouched by the few strokes among them."""
+    return float(np.median(values)) * 1.4826
+
+
+def stands_out(noise: float) -> float:
+    """The colour distance above which a pixel differs from its background: 3 noise levels + 4, at least 12."""
+    return max(3.0 * noise + 4.0, 12.0)
+
+
 def _disk(radius: int) -> np.ndarray:
     size = 2 * int(radius) + 1
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
@@ -470,7 +481,6 @@ def _disk(radius: int) -> np.ndarray:
 # strokes against their own local background (a read-back retry, `local_strokes`); fractions of the line's height
 LOCAL_KERNEL = 0.4  # the local background: a median filter this wide (strokes and shadow are under half of it)
 LOCAL_REACH = 0.15  # a shadow may reach this far beyond the window
-LOCAL_K, LOCAL_C, LOCAL_MIN = 3.0, 4.0, 12.0  # differs from the local background: > K * noise + C (and MIN)
 LOCAL_CLOSE = 0.04  # the parts found are closed by a disk this wide (a light letter between its shadow's edges)
 
 
@@ -493,8 +503,7 @@ def local_strokes(image: np.ndarray, window: np.ndarray, line_height: float) -> 
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     background = np.stack([cv2.medianBlur(np.ascontiguousarray(crop[..., c]), size) for c in range(3)], axis=-1)
     residual = np.linalg.norm(crop.astype(np.float32) - background.astype(np.float32), axis=2)
-    noise = float(np.median(residual)) * 1.4826
-    found = (residual > max(LOCAL_K * noise + LOCAL_C, LOCAL_MIN)).astype(np.uint8)
+    found = (residual > stands_out(robust_sigma(residual))).astype(np.uint8)
     found = cv2.morphologyEx(found, cv2.MORPH_CLOSE, _disk(max(1, int(round(line_height * LOCAL_CLOSE)))))
     full = empty.copy()
     full[y0:y1, x0:x1] = found & cv2.dilate(window[y0:y1, x0:x1], _disk(reach))

@@ -741,3 +741,46 @@ def test_strokes_segmented_again_are_kept_only_where_the_window_stops_reading(mo
     assert calls[1] == int(decoy.sum())  # the decoy was tried ...
     assert not done.mask[decoy.astype(bool)].any()  # ... and not kept
     assert np.array_equal(done.image[decoy.astype(bool)], image[decoy.astype(bool)])
+
+
+def white_text_with_a_strap():
+    """White "SALE" over a busy dark texture, crossed by a light grey strap (the astronaut's ring and
+    strap touching "HERITAGE 1905"): (image, letters, strap pixels away from the letters)."""
+    rng = np.random.default_rng(1)
+    image = np.clip(gradient().astype(np.float32) - 120 + rng.normal(0, 14, (256, 320, 3)), 0, 255).astype(np.uint8)
+    text, strap = np.zeros((256, 320), np.uint8), np.zeros((256, 320), np.uint8)
+    cv2.putText(text, "SALE", (50, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 4, cv2.LINE_AA)
+    cv2.line(strap, (40, 62), (230, 80), 255, 7, cv2.LINE_AA)
+    for layer, colour in ((strap, (200, 200, 210)), (text, (245, 245, 245))):
+        alpha = layer[..., None].astype(np.float32) / 255
+        image = (image * (1 - alpha) + np.float32(colour) * alpha + 0.5).astype(np.uint8)
+    far = (strap > 128) & (cv2.dilate(text, np.ones((5, 5), np.uint8)) == 0) & (polygon_mask(BOX, 320, 256) > 0)
+    return image, text > 0, far
+
+
+def test_a_flat_coloured_line_spares_a_picture_shape_its_strokes_touch(monkeypatch):
+    """Inside its strokes a painted line has one colour; a grey strap that touches the letters (and so
+    joins their mask) is another: it is dropped, and no anti-aliasing grows back into it."""
+    from wenchuang.removal import strokes
+
+    image, letters, strap = white_text_with_a_strap()
+    found = segment(image, polygon_mask(BOX, 320, 256))
+    assert found.mask[strap].mean() < 0.05
+    assert found.mask[letters].mean() > 0.85
+    monkeypatch.setattr(strokes, "_flat_core", lambda *args: None)  # without the flat colour: the strap is taken
+    assert segment(image, polygon_mask(BOX, 320, 256)).mask[strap].mean() > 0.9
+
+
+def test_the_flat_colour_is_not_judged_when_the_picture_around_has_it():
+    """When the text's colour is common in the ring around the line (light letters crossing a white
+    cup), colour cannot tell the letters from the picture: the flat-colour test declines."""
+    from wenchuang.removal import strokes
+
+    image, letters, strap = white_text_with_a_strap()
+    crop = image.astype(np.float32)
+    core = letters | (strap & (polygon_mask(BOX, 320, 256) > 0))
+    ring = np.zeros((256, 320), bool)
+    ring[120:130, 40:280] = True  # the dark texture below the line
+    assert strokes._flat_core(crop, core, ring) is not None
+    crop[120:130, 40:200] = 245  # the same ring, most of it now the text's white
+    assert strokes._flat_core(crop, core, ring) is None

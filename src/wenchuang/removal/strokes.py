@@ -53,6 +53,13 @@ OFF_LINE = 0.45  # a text pixel lies near the line background -> text colour (ti
 ALPHA_CORE, ALPHA_SOFT = 0.5, 0.02  # share of the text colour: strokes / anti-aliasing (above the noise)
 SOFT_NOISE, SOFT_REACH = 2.0, 0.04  # anti-aliasing: above SOFT_NOISE * noise, this far from the strokes
 LOCAL_NOISE_SIGMA = 0.06  # busy backgrounds: the noise around each pixel, Gaussian window (of the height)
+# a flat-coloured text (busy backgrounds, `_flat_core`): one colour inside its strokes, up to noise
+FLAT_TOL, FLAT_K = 10.0, 3.0  # within this RGB distance of that colour (or K times the pixels' spread around it)
+FLAT_MAX_TOL = 20.0  # ... a wider spread is no painted colour (a JPEG's, or a filled remnant's): not judged
+FLAT_SHARE = 0.5  # ... holding at least this share of the strokes' inside pixels
+FLAT_RING = 0.02  # ... and found in at most this share of the ring (else colour cannot tell text from picture)
+FLAT_MIN_PIXELS, FLAT_KEEP = 30, 0.5  # judged only with this many inside pixels; never keeps less than this share
+FLAT_EDGE = 2  # next to a dropped shape, strokes reach this far from their pure inside (their soft edge)
 THICK_RATIO = 2.0  # a part much thicker than the typical stroke (a highlight) is not text
 SHADOW = True
 SHADOW_MIN, SHADOW_NOISE = 0.08, 2.0  # a shade: this much towards black/white, and above the noise
@@ -204,6 +211,16 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
     core = strokes & (alpha > ALPHA_CORE) & fits
     if core.sum() < 0.3 * strokes.sum():
         core = strokes
+    flat = _flat_core(crop, core, ring) if surface is None else None  # (a calm background's model is exact)
+    if flat is not None:
+        # what the flat colour left out is the picture: no later step (anti-aliasing, ringing, shadow)
+        # grows into it. Only sizeable parts: a speck inside a stroke left unmasked would seed the fill
+        # with the text's colour (one such pixel cost a line 3 dB)
+        dropped = (core & ~flat[0]).astype(np.uint8)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(dropped, connectivity=8)
+        parts = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= FLAT_MIN_PIXELS)
+        halo = halo & ~np.isin(labels, parts[parts > 0])
+        core = flat[0]
     core = _stroke_components(core)
     noise_here = noise
     if surface is None:
@@ -217,6 +234,13 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
     # anti-aliasing: a share of the text colour above the noise, next to the core
     floor = np.maximum(ALPHA_SOFT, (SOFT_NOISE * noise_here + 2.0) / contrast)
     soft = (alpha > floor) & fits & halo
+    if flat is not None:
+        # a flat-coloured text's anti-aliasing is a mixture of that colour and the background: never
+        # beyond the text's colour (a highlight brighter than white letters beside them)
+        towards_flat = flat[1] - local
+        contrast_flat2 = np.maximum((towards_flat**2).sum(axis=2), 1.0)
+        share = (offset * towards_flat).sum(axis=2) / contrast_flat2
+        soft &= share <= 1.0 + flat[2] / np.sqrt(contrast_flat2)
     grown = _reconstruct(core, soft | core, max(2, int(round(short_side * SOFT_REACH))))
     shaded = np.zeros_like(grown)
     # compression ringing and colour fringes: pixels off the local background (any direction) that
@@ -267,6 +291,58 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
     # (on a calm background the band is what differs from the exact model there: kept)
     keep = jpeg or (surface is not None and noise <= CALM_RING)
     return (grown if keep else grown & ~(fringe & ~shaded)), grown
+
+
+def _flat_colour(pixels: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The one colour most of `pixels` (N x 3, RGB) share, and its tolerance, or None: the peak of a
+    coarse colour histogram (bins of 8, each summed with its 3x3x3 neighbours), refined to the median of
+    the pixels near it; the tolerance is `FLAT_TOL` or `FLAT_K` times their robust spread around it, and
+    the pixels within it must be `FLAT_SHARE` of all."""
+    values = pixels.astype(np.float32)
+    bins = np.clip(values // 8, 0, 31).astype(np.int64) + 1
+    hist = np.zeros((34, 34, 34), np.float32)
+    np.add.at(hist, (bins[:, 0], bins[:, 1], bins[:, 2]), 1)
+    box = sum(np.roll(hist, (a, b, c), axis=(0, 1, 2)) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1))
+    centre = (np.array(np.unravel_index(int(np.argmax(box)), box.shape), np.float32) - 1) * 8 + 4
+    for _ in range(2):
+        near = np.linalg.norm(values - centre, axis=1) < 16
+        if not near.any():
+            return None
+        centre = np.median(values[near], axis=0)
+    distance = np.linalg.norm(values - centre, axis=1)
+    tolerance = max(FLAT_TOL, FLAT_K * robust_sigma(distance[distance < 24]))
+    if tolerance > FLAT_MAX_TOL:
+        return None
+    return (centre, tolerance) if (distance <= tolerance).mean() >= FLAT_SHARE else None
+
+
+def _flat_core(crop: np.ndarray, core: np.ndarray, ring: np.ndarray):
+    """(core, colour, tolerance) without the picture's pixels that a flat-coloured text's strokes touch
+    (a silver ring, a white strap, a saucer's rim, a highlight), or None when the text is not flat.
+    Text laid over a photograph is usually painted in one colour: inside its strokes (pixels not on
+    the mask's edge) the colour is one value up to noise, while the picture's shapes vary. When one
+    colour holds most of those inside pixels (`_flat_colour`), inside pixels far from it are dropped;
+    next to them, what is left is kept only within `FLAT_EDGE` pixels of a pure inside pixel of what is
+    left (the soft edge of a dropped highlight passes through the text's colour, in a thin band);
+    elsewhere thin strokes with no inside of their own stay. Not judged when the text's colour is
+    common in the `ring` (more than `FLAT_RING`: light letters crossing a white cup, whose pixels are as
+    pure as the letters') or spread wider than `FLAT_MAX_TOL` (no painted colour)."""
+    deep = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 3) >= 1.5
+    if deep.sum() < FLAT_MIN_PIXELS:
+        return None
+    found = _flat_colour(crop[deep])
+    if found is None:
+        return None
+    colour, tolerance = found
+    pure = np.linalg.norm(crop - colour, axis=2) <= tolerance
+    if ring.any() and float(pure[ring].mean()) > FLAT_RING:
+        return None
+    impure = deep & ~pure
+    kept = core & ~impure
+    inner = cv2.distanceTransform(kept.astype(np.uint8), cv2.DIST_L2, 3) >= 1.5
+    near = cv2.dilate(impure.astype(np.uint8), _disk(FLAT_EDGE + 1)) > 0
+    kept = kept & ~(near & ~_reconstruct(inner & pure, kept, FLAT_EDGE))
+    return (kept, colour, tolerance) if kept.sum() >= FLAT_KEEP * core.sum() else None
 
 
 def _stroke_components(core: np.ndarray) -> np.ndarray:

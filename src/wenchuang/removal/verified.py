@@ -353,7 +353,7 @@ def _overlapping(mask: np.ndarray, masks: list[np.ndarray]) -> int | None:
 
 
 def _read_after(image: np.ndarray, entries: list[ErasedRegion]) -> None:
-    """Read each region again: the whole line, and its `line_windows` (one batch for the recogniser)."""
+    """Read each region again: the whole line, and its `read_back_windows` (one batch for the recogniser)."""
     windows = [read_back_windows(e.polygon) for e in entries]
     polygons = [e.polygon for e in entries] + [w for ws in windows for w in ws]
     readings = read_lines(image, polygons)

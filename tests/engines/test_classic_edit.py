@@ -309,3 +309,37 @@ def test_text_added_to_an_empty_region_is_legible(palette_seed):
     ink = np.median(result.images[0][inside & changed], axis=0)
     paper = np.median(image[inside], axis=0)
     assert contrast_ratio(ink, paper) >= 3.0
+
+
+def _extent_across(coverage: np.ndarray, axis: int) -> int:
+    """Rows (axis 0) or columns (axis 1) holding any of the coverage: the text's extent across its line."""
+    held = np.nonzero((coverage > 0.5).any(axis=1 - axis))[0]
+    return int(held[-1] - held[0] + 1)
+
+
+@pytest.mark.parametrize("vertical", [False, True], ids=["horizontal", "vertical"])
+def test_replaced_font_size_measures_the_erased_text(vertical):
+    from wenchuang.engines.classic import replaced_font_size
+
+    poly = rect(200, 60, 110, 400) if vertical else rect(40, 180, 430, 150)  # far larger than the text
+    for size in (28, 44, 60):
+        image = np.zeros((512, 512, 3), np.uint8)
+        coverage = draw_line(image, "旧的文字", poly, None, TextStyle((255, 255, 255), shadow=False), size=size)
+        estimated = replaced_font_size(coverage > 0.5, poly, "旧的文字", None)
+        assert abs(estimated - size) <= 0.08 * size, (size, estimated)
+    assert replaced_font_size(coverage > 0.5, poly, "", None) is None  # nothing read: unknown
+    assert replaced_font_size(np.zeros((512, 512), bool), poly, "旧的文字", None) is None  # nothing erased
+
+
+def test_replacement_keeps_the_size_of_the_text_it_replaces():
+    """A box drawn loosely around a line: the new line matches the old one's size instead of filling the box."""
+    background = textured_background("warm-gradient", seed=5)
+    image = background.copy()
+    poly = rect(40, 170, 430, 170)
+    old = draw_line(image, "旧的文字", poly, None, TextStyle((40, 40, 110)), size=44)
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, lines=[TextLine("新品上市", poly)]))
+    assert result.readings[0][0].passed, result.readings[0]
+    new = result.debug["glyphs"] / 255.0
+    old_h, new_h = _extent_across(old, 0), _extent_across(new, 0)
+    assert abs(new_h - old_h) <= 0.12 * old_h, (old_h, new_h)  # filling the box would give ~120 px
+    assert not result.warnings, result.warnings

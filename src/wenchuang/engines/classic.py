@@ -16,7 +16,8 @@
   background). Regions come from the new lines' polygons, `remove_regions`, the mask's connected
   regions, or every text box the PP-OCR detector finds (`remove_all_text`). New text is then
   drawn into each line's quad in the colour of the strokes it replaces (unless the line gives
-  one), sized to the box.
+  one), at the size of the text it replaces (`replaced_font_size`: the erased strokes' extent across
+  the line, against the text read there before), never larger than fits the box.
 
 Every result carries per-line OCR readings (`wenchuang.ocr.check_lines`). In an edit, the readings
 list the new lines first, then one reading per erased region with expected text "" (passed when the
@@ -210,7 +211,6 @@ class ClassicEngine:
         # again; text still read is named in a warning and fails its reading
         erasure = erase_text(image, regions, find_all=request.remove_all_text, eraser=self._eraser())
         result, erase_mask = erasure.image, erasure.mask
-        colors = [entry.color for entry in erasure.regions]
         if request.remove_all_text and not erasure.regions:
             warnings.append("no text found: the image is unchanged")
         warnings += erasure.warnings()
@@ -222,21 +222,30 @@ class ClassicEngine:
             occupied = [[(float(x), float(y)) for x, y in box] for box in get_detector().detect_boxes(result)]
         lines = _place_lines(request.lines, width, height, occupied=occupied)
         glyphs = np.zeros((height, width), np.float32)
-        stroke_colors = iter(colors[: len(placed)])
+        replaced = iter(erasure.regions[: len(placed)])
+        sizes: list[int | None] = []  # the replaced text's font size, per line (None: fit to the box)
         for original, line in zip(request.lines, lines):
-            estimated = next(stroke_colors) if original.polygon is not None else None
+            region = next(replaced) if original.polygon is not None else None
+            estimated = region.color if region is not None else None
+            size = replaced_font_size(erase_mask, region.polygon, region.read_before, line.font) if region else None
+            sizes.append(size)
             if line.color:
                 color = hex_to_rgb(line.color)
             else:  # the replaced strokes' colour, unless the region held none that stands out
                 background = _region_mean(result, line.polygon)
                 legible = estimated is not None and contrast_ratio(estimated, background) >= OUTLINE_BELOW
                 color = estimated if legible else _contrasting_ink(background)
-            alpha = draw_line(result, line.text, line.polygon, line.font, TextStyle(color), fill=self.fill)
+            alpha = draw_line(result, line.text, line.polygon, line.font, TextStyle(color), self.fill, size)
             np.maximum(glyphs, alpha, out=glyphs)
         t_ocr = time.perf_counter()
 
-        readings = check_lines(result, lines) if lines else []
-        warnings += small_text_warnings(lines, [readings], self.fill)
+        # read back where the text is: a line drawn at the replaced text's size may fill little of its box
+        drawn = [
+            dataclasses.replace(line, polygon=_drawn_polygon(line, self.fill, size)) if size else line
+            for line, size in zip(lines, sizes)
+        ]
+        readings = check_lines(result, drawn) if lines else []
+        warnings += small_text_warnings(lines, [readings], self.fill, wanted=sizes)
         for entry in erasure.regions[len(placed):]:  # "" expected: passed when nothing is read there
             read, score = entry.verdict_reading  # a leftover letter's reading when only it remains
             readings.append(LineReading("", read, round(score, 4), not entry.remains))
@@ -414,28 +423,102 @@ def make_background(width: int, height: int, seed: int, inks=()) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- text rendering
-def _font_size(text: str, font, width: int, height: int, vertical: bool, fill: float, stroke: float) -> int:
-    """The font size (pixels) that fits the text into an upright width x height box."""
+def _font_size(
+    text: str, font, width: int, height: int, vertical: bool, fill: float, stroke: float, wanted: int | None = None
+) -> int:
+    """The font size (pixels) of the text in an upright width x height box: the largest that fits, or
+    `wanted` (the size of the text it replaces) when that fits. The largest leaves a margin above and
+    below (78 % of the height); `wanted` may use the whole height: it comes from strokes that stood there."""
     if vertical:
         cell = height * fill / max(len([c for c in text if not c.isspace()]), 1)
-        return max(4, int(min(width * 0.82, cell * 0.92) / (1 + 2 * stroke)))
-    left, _, right, _ = load_font(font, 100).getbbox(text)
-    text_w = max(right - left, 1)
-    return max(4, int(min(height * 0.78, 100 * fill * width / text_w) / (1 + 2 * stroke)))
+        across, along = (1.0, 1.0) if wanted else (0.82, 0.92)  # shares of the width and of a cell
+        size = int(min(width * across, cell * along) / (1 + 2 * stroke))
+    else:
+        left, _, right, _ = load_font(font, 100).getbbox(text)
+        text_w = max(right - left, 1)
+        across = 1.0 if wanted else 0.78  # share of the height
+        size = int(min(height * across, 100 * fill * width / text_w) / (1 + 2 * stroke))
+    return max(4, min(size, wanted) if wanted else size)
 
 
-def line_font_size(line: TextLine, fill: float = 0.92, stroke: float = 0.0) -> int:
+def line_font_size(line: TextLine, fill: float = 0.92, stroke: float = 0.0, wanted: int | None = None) -> int:
     """The font size (pixels) `draw_line` gives this placed line."""
     box_w, box_h = quad_size(polygon_quad(line.polygon))
-    return _font_size(line.text, line.font, box_w, box_h, box_h >= VERTICAL_RATIO * box_w, fill, stroke)
+    vertical = box_h >= VERTICAL_RATIO * box_w
+    return _font_size(line.text, line.font, box_w, box_h, vertical, fill, stroke, wanted)
 
 
-def small_text_warnings(lines: list[TextLine], readings: list[list[LineReading]], fill: float = 0.92) -> list[str]:
+REPLACED_MIN_PIXELS = 20  # fewer erased pixels than this in a region tell nothing of the text's size
+EXTENT_ROW_SHARE = 0.02  # a row (column) belongs to the text's extent when it holds this share of the fullest
+
+
+def _extent_across(marked: np.ndarray, vertical: bool) -> int:
+    """How far the marked pixels of an upright line reach across it: from the first to the last row (for a
+    vertical line, column) holding at least `EXTENT_ROW_SHARE` of the fullest one's pixels, so that a
+    stray pixel does not count and the thin tip of a stroke does."""
+    counts = marked.sum(axis=0 if vertical else 1)
+    held = np.nonzero(counts >= EXTENT_ROW_SHARE * counts.max())[0]
+    return int(held[-1] - held[0] + 1)
+
+
+def replaced_font_size(mask: np.ndarray, polygon, text: str, font) -> int | None:
+    """The font size, in `font`, of the text `text` that was erased from `polygon`; None when unknown.
+
+    `mask` (H x W, nonzero = erased) holds the text's strokes. Their extent across the line, in the
+    polygon's upright frame (rows for a horizontal line, columns for a vertical one), is compared with
+    the extent of `text` laid out as `draw_line` lays it out in `font` at 100 px. A replacement drawn at
+    this size matches the text it replaces instead of filling the detector's box, which reaches well
+    beyond the strokes. Shadows and anti-aliasing erased with the strokes make it a few percent larger."""
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return None
+    quad = polygon_quad(polygon)
+    box_w, box_h = quad_size(quad)
+    vertical = box_h >= VERTICAL_RATIO * box_w
+    upright_box = np.float32([[0, 0], [box_w, 0], [box_w, box_h], [0, box_h]])
+    matrix = cv2.getPerspectiveTransform(quad, upright_box)
+    upright = cv2.warpPerspective((mask > 0).astype(np.uint8), matrix, (box_w, box_h), flags=cv2.INTER_NEAREST)
+    if int(upright.sum()) < REPLACED_MIN_PIXELS:
+        return None
+    fill = 0.92
+    if vertical:  # room for every character at 100 px
+        ref_w, ref_h = 140, int(np.ceil(110 * len(chars) / fill))
+    else:
+        left, _, right, _ = load_font(font, 100).getbbox(text)
+        ref_w, ref_h = int((right - left) / fill) + 40, 140
+    reference, _, _ = _text_masks(text, font, ref_w, ref_h, vertical, fill, 0.0, wanted=100)
+    return max(4, int(round(100 * _extent_across(upright > 0, vertical) / _extent_across(reference > 0.5, vertical))))
+
+
+def _drawn_polygon(line: TextLine, fill: float, wanted: int) -> list[tuple[float, float]]:
+    """The part of a placed line's polygon its text takes when drawn asking for font size `wanted`: the
+    centred upright rectangle around the text with the usual margin (the text's height is 78 % of the
+    rectangle's, as when it fills a box), mapped back onto the quad. The whole polygon when that is smaller."""
+    quad = polygon_quad(line.polygon)
+    box_w, box_h = quad_size(quad)
+    vertical = box_h >= VERTICAL_RATIO * box_w
+    size = line_font_size(line, fill, wanted=wanted)
+    if vertical:  # the characters keep their cells along the line; across it, the margin of a full box
+        width, height = min(box_w, size / 0.82), box_h
+    else:
+        left, _, right, _ = load_font(line.font, size).getbbox(line.text)
+        width, height = min(box_w, right - left + 0.5 * size), min(box_h, size / 0.78)
+    x0, y0 = (box_w - width) / 2, (box_h - height) / 2
+    corners = np.float32([[[x0, y0], [x0 + width, y0], [x0 + width, y0 + height], [x0, y0 + height]]])
+    upright_box = np.float32([[0, 0], [box_w, 0], [box_w, box_h], [0, box_h]])
+    matrix = cv2.getPerspectiveTransform(upright_box, quad)
+    return [(float(x), float(y)) for x, y in cv2.perspectiveTransform(corners, matrix)[0]]
+
+
+def small_text_warnings(
+    lines: list[TextLine], readings: list[list[LineReading]], fill: float = 0.92, wanted=None
+) -> list[str]:
     """A warning for each line drawn smaller than `MIN_READABLE_PX`; its OCR reading in every image
-    is marked failed (text that small is not what the user asked for, even when OCR reads it)."""
+    is marked failed (text that small is not what the user asked for, even when OCR reads it).
+    `wanted`: the size each line was asked to be drawn at (`draw_line`'s `size`), None for none."""
     out = []
     for i, line in enumerate(lines):
-        size = line_font_size(line, fill)
+        size = line_font_size(line, fill, wanted=wanted[i] if wanted else None)
         if size >= MIN_READABLE_PX:
             continue
         out.append(
@@ -448,12 +531,12 @@ def small_text_warnings(lines: list[TextLine], readings: list[list[LineReading]]
     return out
 
 
-def _text_masks(text: str, font, width: int, height: int, vertical: bool, fill: float, stroke: float):
+def _text_masks(text: str, font, width: int, height: int, vertical: bool, fill: float, stroke: float, wanted=None):
     """Fill and outline coverage (float32 in [0, 1], height x width) of the text laid out in an upright
     width x height box: one row centred, or (vertical) one character per cell from top to bottom."""
     chars = [c for c in text if not c.isspace()] if vertical else None
     cell = height * fill / max(len(chars), 1) if vertical else 0.0
-    size = _font_size(text, font, width, height, vertical, fill, stroke)
+    size = _font_size(text, font, width, height, vertical, fill, stroke, wanted)
     face = load_font(font, size)
     stroke_px = int(round(stroke * size))
     fill_img = Image.new("L", (width, height), 0)
@@ -474,14 +557,16 @@ def _text_masks(text: str, font, width: int, height: int, vertical: bool, fill: 
     return fill_a, stroke_a, size
 
 
-def draw_line(image: np.ndarray, text: str, polygon, font, style: TextStyle, fill: float = 0.92) -> np.ndarray:
-    """Draw one line into its polygon on `image` (in place). Returns the text's coverage
-    (float32 H x W in [0, 1]) for the debug glyph image."""
+def draw_line(
+    image: np.ndarray, text: str, polygon, font, style: TextStyle, fill: float = 0.92, size: int | None = None
+) -> np.ndarray:
+    """Draw one line into its polygon on `image` (in place): at font size `size` (pixels) when given and
+    it fits the polygon, else as large as fits (`_font_size`). Returns the text's coverage (float32 H x W in [0, 1]) for the debug glyph image."""
     height, width = image.shape[:2]
     quad = polygon_quad(polygon)
     box_w, box_h = quad_size(quad)
     vertical = box_h >= VERTICAL_RATIO * box_w
-    fill_a, stroke_a, size = _text_masks(text, font, box_w, box_h, vertical, fill, style.stroke)
+    fill_a, stroke_a, size = _text_masks(text, font, box_w, box_h, vertical, fill, style.stroke, size)
 
     # the shadow: the outer shape, shifted down-right and blurred, in the upright frame
     layers = [fill_a]

@@ -798,3 +798,53 @@ def test_the_flat_colour_is_judged_when_its_colour_around_the_line_does_not_touc
     found = strokes._flat_core(crop, core)
     assert found is not None
     assert found[0][strap & core].mean() < 0.1 and found[0][letters].mean() > 0.8
+
+
+def outlined_text_with_a_flare():
+    """Yellow "SALE" with a white outline (the engine's renderer) over a busy dark texture, crossing a
+    light body and touching a white flare (the rocket's "LAUNCH"): (image, every pixel the text changed,
+    its yellow fill, the flare away from the text)."""
+    from wenchuang.engines.classic import TextStyle, draw_line
+
+    rng = np.random.default_rng(1)
+    image = np.clip(gradient().astype(np.float32) - 120 + rng.normal(0, 14, (256, 320, 3)), 0, 255).astype(np.uint8)
+    body, flare = np.zeros((256, 320), np.uint8), np.zeros((256, 320), np.uint8)
+    body[:, 150:185] = 255
+    cv2.circle(flare, (229, 72), 12, 255, -1, cv2.LINE_AA)
+    flare = cv2.GaussianBlur(flare, (0, 0), 2.0)
+    for layer, colour in ((body, (215, 205, 185)), (flare, (255, 255, 255))):
+        alpha = layer[..., None].astype(np.float32) / 255
+        image = (image * (1 - alpha) + np.float32(colour) * alpha + 0.5).astype(np.uint8)
+    clean = image.copy()
+    draw_line(image, "SALE", BOX, None, TextStyle((250, 200, 40), stroke=0.08, shadow=False))
+    changed = np.abs(image.astype(int) - clean.astype(int)).max(axis=2) > 0
+    fill = changed & (np.linalg.norm(image.astype(np.float32) - (250, 200, 40), axis=2) < 20)
+    far = (flare > 128) & (cv2.dilate(changed.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0)
+    return image, changed, fill, far
+
+
+def test_a_fill_and_an_outline_of_two_colours_are_both_the_text(monkeypatch):
+    """A line painted in two flat colours, a fill and an outline around it: both are the text (the
+    one-colour test kept the outline and lost the fill over a light body), and the outline's colour
+    beyond the outline's even band (a white flare touching a letter) is the picture."""
+    from wenchuang.removal import strokes
+
+    image, changed, fill, far = outlined_text_with_a_flare()
+    found = segment(image, polygon_mask(BOX, 320, 256))
+    assert found.mask[fill].mean() > 0.99 and found.mask[changed].mean() > 0.93
+    assert found.mask[far].mean() < 0.02
+    crop = image.astype(np.float32)
+    kept, colour, _ = strokes._outlined(crop, changed | (far & (polygon_mask(BOX, 320, 256) > 0)))
+    assert np.allclose(colour, 255) and kept[fill].all() and not kept[far & (polygon_mask(BOX, 320, 256) > 0)].any()
+    monkeypatch.setattr(strokes, "_outlined", lambda *args: None)  # one text colour: the fill is lost
+    assert segment(image, polygon_mask(BOX, 320, 256)).mask[fill].mean() < 0.8
+
+
+def test_two_colours_without_an_outline_around_one_are_not_an_outlined_text():
+    """Two flat colours side by side (white letters and a grey strap crossing them) are no fill and
+    outline: the strap does not border the letters' edge, so the outline test declines."""
+    from wenchuang.removal import strokes
+
+    image, letters, strap = white_text_with_a_strap()
+    core = letters | (strap & (polygon_mask(BOX, 320, 256) > 0))
+    assert strokes._outlined(image.astype(np.float32), core) is None

@@ -61,6 +61,9 @@ FLAT_SHARE = 0.5  # ... holding at least this share of the strokes' inside pixel
 # and lying outside the strokes, at most this share of that inside (else colour cannot tell text from picture)
 FLAT_JOINED = 0.12
 FLAT_MIN_PIXELS, FLAT_KEEP = 30, 0.5  # judged only with this many inside pixels; never keeps less than this share
+# a fill and an outline of two flat colours (`_outlined`): together this share of the strokes, each at least
+# OUTLINE_MIN, and the outline bordering this share of the fill's edge
+OUTLINE_SHARE, OUTLINE_MIN, OUTLINE_AROUND = 0.6, 0.15, 0.6
 FLAT_EDGE = 2  # next to a dropped shape, strokes reach this far from their pure inside (their soft edge)
 THICK_RATIO = 2.0  # a part much thicker than the typical stroke (a highlight) is not text
 SHADOW = True
@@ -202,18 +205,26 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
             noise = robust_sigma(np.linalg.norm(crop - local, axis=2)[ring])
     else:
         local = surface
+    offset = crop - local
+    outlined = _outlined(crop, strokes) if surface is None else None
+    if outlined is not None:
+        # a fill and an outline of two colours: the outline is the colour the picture meets
+        colour = outlined[1]
     text = np.asarray(colour, np.float32)
     towards = text - local
     contrast2 = np.maximum((towards**2).sum(axis=2), 1.0)
-    offset = crop - local
     alpha = (offset * towards).sum(axis=2) / contrast2
     off_line = np.linalg.norm(offset - alpha[..., None] * towards, axis=2)
     contrast = np.sqrt(contrast2)
     fits = off_line < OFF_LINE * contrast + 2.0 * noise + 2.0
-    core = strokes & (alpha > ALPHA_CORE) & fits
-    if core.sum() < 0.3 * strokes.sum():
-        core = strokes
-    flat = _flat_core(crop, core) if surface is None else None  # (a calm background's model is exact)
+    if outlined is not None:
+        # (the one-colour test below would keep only the outline, or only the fill)
+        core, flat = strokes, outlined
+    else:
+        core = strokes & (alpha > ALPHA_CORE) & fits
+        if core.sum() < 0.3 * strokes.sum():
+            core = strokes
+        flat = _flat_core(crop, core) if surface is None else None  # (a calm background's model is exact)
     if flat is not None:
         # what the flat colour left out is the picture: no later step (anti-aliasing, ringing, shadow)
         # grows into it. Only sizeable parts: a speck inside a stroke left unmasked would seed the fill
@@ -295,11 +306,11 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
     return (grown if keep else grown & ~(fringe & ~shaded)), grown
 
 
-def _flat_colour(pixels: np.ndarray) -> tuple[np.ndarray, float] | None:
+def _flat_colour(pixels: np.ndarray, share: float = FLAT_SHARE) -> tuple[np.ndarray, float] | None:
     """The one colour most of `pixels` (N x 3, RGB) share, and its tolerance, or None: the peak of a
     coarse colour histogram (bins of 8, each summed with its 3x3x3 neighbours), refined to the median of
     the pixels near it; the tolerance is `FLAT_TOL` or `FLAT_K` times their robust spread around it, and
-    the pixels within it must be `FLAT_SHARE` of all."""
+    the pixels within it must be `share` of all (`FLAT_SHARE`; 0: the most common colour, whatever its share)."""
     values = pixels.astype(np.float32)
     bins = np.clip(values // 8, 0, 31).astype(np.int64) + 1
     hist = np.zeros((34, 34, 34), np.float32)
@@ -315,7 +326,7 @@ def _flat_colour(pixels: np.ndarray) -> tuple[np.ndarray, float] | None:
     tolerance = max(FLAT_TOL, FLAT_K * robust_sigma(distance[distance < 24]))
     if tolerance > FLAT_MAX_TOL:
         return None
-    return (centre, tolerance) if (distance <= tolerance).mean() >= FLAT_SHARE else None
+    return (centre, tolerance) if (distance <= tolerance).mean() >= share else None
 
 
 def _flat_core(crop: np.ndarray, core: np.ndarray):
@@ -346,6 +357,48 @@ def _flat_core(crop: np.ndarray, core: np.ndarray):
     near = cv2.dilate(impure.astype(np.uint8), _disk(FLAT_EDGE + 1)) > 0
     kept = kept & ~(near & ~_reconstruct(inner & pure, kept, FLAT_EDGE))
     return (kept, colour, tolerance) if kept.sum() >= FLAT_KEEP * core.sum() else None
+
+
+def _outlined(crop: np.ndarray, strokes: np.ndarray):
+    """(strokes, outline colour, tolerance) of a text painted in two flat colours, a fill and an outline
+    around it, without the picture's pixels of the outline's colour beyond the outline's band; or None.
+    Two colours (`_flat_colour`'s peak, then its peak among the pixels far from the first) must hold most
+    of the strokes (`OUTLINE_SHARE`, each at least `OUTLINE_MIN`), and one of them (the outline: the
+    shallower of the two in the mask) must border most of the other's edge (`OUTLINE_AROUND`, within
+    2 px: an anti-aliased pixel lies between them). An outline is an even band around the fill: the
+    strokes within about twice the outline's median distance from the fill (+1 px) are kept, the rest of
+    its colour is the picture (a light flare, a white body the outline runs into). The one-colour test
+    (`_flat_core`) would keep only one of the two (the rocket's "LAUNCH" lost its yellow "N" over the
+    white body)."""
+    pixels = crop[strokes]
+    if len(pixels) < 2 * FLAT_MIN_PIXELS:
+        return None
+    first = _flat_colour(pixels, share=0.0)
+    if first is None:
+        return None
+    rest = pixels[np.linalg.norm(pixels - first[0], axis=1) > 2 * first[1]]
+    second = _flat_colour(rest, share=0.0) if len(rest) >= FLAT_MIN_PIXELS else None
+    if second is None:
+        return None
+    near = [strokes & (np.linalg.norm(crop - c, axis=2) <= t) for c, t in (first, second)]
+    shares = [float(n.sum()) / len(pixels) for n in near]
+    if min(shares) < OUTLINE_MIN or sum(shares) < OUTLINE_SHARE:
+        return None
+    depth = cv2.distanceTransform(strokes.astype(np.uint8), cv2.DIST_L2, 3)
+    inner, outer = sorted(range(2), key=lambda i: -float(depth[near[i]].mean()))
+    fill, line = near[inner], near[outer]
+    edge = fill & (cv2.dilate((~fill).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    touching = edge & (cv2.dilate(line.astype(np.uint8), _disk(2)) > 0)  # (an anti-aliased pixel between)
+    if touching.sum() < OUTLINE_AROUND * max(1, int(edge.sum())):
+        return None
+    away = cv2.distanceTransform((~fill).astype(np.uint8), cv2.DIST_L2, 3)
+    band = away <= 2.0 * float(np.median(away[line])) + 1.0
+    # (with the anti-aliased boundary between fill and outline, a mixture in neither colour that the
+    # strokes may lack)
+    between = (cv2.dilate(fill.astype(np.uint8), _disk(2)) > 0) & (cv2.dilate((line & band).astype(np.uint8), _disk(2)) > 0)
+    kept = fill | ((between | strokes) & band)
+    colour, tolerance = (first, second)[outer]
+    return kept, colour, tolerance
 
 
 def _joined_share(pure: np.ndarray, deep: np.ndarray, core: np.ndarray) -> float:

@@ -38,7 +38,7 @@ from wenchuang.errors import RequestError
 from wenchuang.layout.fonts import check_text, load_font
 from wenchuang.layout.polygons import polygon_mask
 from wenchuang.ocr import check_lines, get_detector
-from wenchuang.ocr.reader import VERTICAL_RATIO, polygon_quad, quad_size
+from wenchuang.ocr.reader import VERTICAL_RATIO, polygon_quad, quad_size, rectify_crop
 from wenchuang.removal import erase_text
 from wenchuang.request import DesignRequest, DesignResult, LineReading, TextLine
 
@@ -472,12 +472,9 @@ def replaced_font_size(mask: np.ndarray, polygon, text: str, font) -> int | None
     chars = [c for c in text if not c.isspace()]
     if not chars:
         return None
-    quad = polygon_quad(polygon)
-    box_w, box_h = quad_size(quad)
+    box_w, box_h = quad_size(polygon_quad(polygon))
     vertical = box_h >= VERTICAL_RATIO * box_w
-    upright_box = np.float32([[0, 0], [box_w, 0], [box_w, box_h], [0, box_h]])
-    matrix = cv2.getPerspectiveTransform(quad, upright_box)
-    upright = cv2.warpPerspective((mask > 0).astype(np.uint8), matrix, (box_w, box_h), flags=cv2.INTER_NEAREST)
+    upright = rectify_crop((mask > 0).astype(np.uint8) * 255, polygon, rotate_vertical=False) >= 128
     if int(upright.sum()) < REPLACED_MIN_PIXELS:
         return None
     fill = 0.92
@@ -487,7 +484,7 @@ def replaced_font_size(mask: np.ndarray, polygon, text: str, font) -> int | None
         left, _, right, _ = load_font(font, 100).getbbox(text)
         ref_w, ref_h = int((right - left) / fill) + 40, 140
     reference, _, _ = _text_masks(text, font, ref_w, ref_h, vertical, fill, 0.0, wanted=100)
-    return max(4, int(round(100 * _extent_across(upright > 0, vertical) / _extent_across(reference > 0.5, vertical))))
+    return max(4, int(round(100 * _extent_across(upright, vertical) / _extent_across(reference > 0.5, vertical))))
 
 
 def _drawn_polygon(line: TextLine, fill: float, wanted: int) -> list[tuple[float, float]]:

@@ -848,3 +848,26 @@ def test_two_colours_without_an_outline_around_one_are_not_an_outlined_text():
     image, letters, strap = white_text_with_a_strap()
     core = letters | (strap & (polygon_mask(BOX, 320, 256) > 0))
     assert strokes._outlined(image.astype(np.float32), core) is None
+
+
+def test_a_thin_picture_shape_with_none_of_the_text_colour_is_not_the_text():
+    """Every pixel of a flat-coloured line lies within its soft edge of a pixel of that colour; a thin
+    grey line touching a letter (a strap's edge under the astronaut's "HERITAGE 1905"), too thin to have
+    an inside the flat test could judge, holds none of it and is left in the picture."""
+    from wenchuang.removal import strokes
+
+    rng = np.random.default_rng(1)
+    image = np.clip(gradient().astype(np.float32) - 120 + rng.normal(0, 14, (256, 320, 3)), 0, 255).astype(np.uint8)
+    text, edge = np.zeros((256, 320), np.uint8), np.zeros((256, 320), np.uint8)
+    cv2.putText(text, "SALE", (50, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 4, cv2.LINE_AA)
+    cv2.line(edge, (120, 30), (128, 108), 255, 1, cv2.LINE_AA)
+    for layer, colour in ((edge, (190, 185, 200)), (text, (245, 245, 245))):
+        alpha = layer[..., None].astype(np.float32) / 255
+        image = (image * (1 - alpha) + np.float32(colour) * alpha + 0.5).astype(np.uint8)
+    box = polygon_mask(BOX, 320, 256) > 0
+    letters = text > 0
+    far = (edge > 128) & (cv2.dilate(text, np.ones((7, 7), np.uint8)) == 0) & box
+    found = strokes._flat_core(image.astype(np.float32), letters | ((edge > 60) & box))
+    assert far.sum() > 40 and not found[0][far].any() and found[0][letters].mean() > 0.99
+    mask = segment(image, polygon_mask(BOX, 320, 256)).mask
+    assert mask[far].mean() < 0.15 and mask[letters].mean() > 0.9

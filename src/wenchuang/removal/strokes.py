@@ -64,7 +64,7 @@ FLAT_MIN_PIXELS, FLAT_KEEP = 30, 0.5  # judged only with this many inside pixels
 # a fill and an outline of two flat colours (`_outlined`): together this share of the strokes, each at least
 # OUTLINE_MIN, and the outline bordering this share of the fill's edge
 OUTLINE_SHARE, OUTLINE_MIN, OUTLINE_AROUND = 0.6, 0.15, 0.6
-FLAT_EDGE = 2  # next to a dropped shape, strokes reach this far from their pure inside (their soft edge)
+FLAT_EDGE = 2  # a flat-coloured text reaches this far from its pixels of that colour (its soft edge)
 THICK_RATIO = 2.0  # a part much thicker than the typical stroke (a highlight) is not text
 SHADOW = True
 SHADOW_MIN, SHADOW_NOISE = 0.08, 2.0  # a shade: this much towards black/white, and above the noise
@@ -336,8 +336,9 @@ def _flat_core(crop: np.ndarray, core: np.ndarray):
     the mask's edge) the colour is one value up to noise, while the picture's shapes vary. When one
     colour holds most of those inside pixels (`_flat_colour`), inside pixels far from it are dropped;
     next to them, what is left is kept only within `FLAT_EDGE` pixels of a pure inside pixel of what is
-    left (the soft edge of a dropped highlight passes through the text's colour, in a thin band);
-    elsewhere thin strokes with no inside of their own stay. Not judged when the text's colour spreads
+    left (the soft edge of a dropped highlight passes through the text's colour, in a thin band).
+    Anywhere, only what lies within `FLAT_EDGE` pixels of a pixel of the text's colour stays: a thin
+    shape the strokes touch (a strap's edge, too thin to have an inside) is not the text. Not judged when the text's colour spreads
     from the strokes into the picture (`_joined_share` over `FLAT_JOINED`: light letters crossing a white
     cup, whose pixels are as pure as the letters') or is spread wider than `FLAT_MAX_TOL` (no painted
     colour)."""
@@ -356,6 +357,9 @@ def _flat_core(crop: np.ndarray, core: np.ndarray):
     inner = cv2.distanceTransform(kept.astype(np.uint8), cv2.DIST_L2, 3) >= 1.5
     near = cv2.dilate(impure.astype(np.uint8), _disk(FLAT_EDGE + 1)) > 0
     kept = kept & ~(near & ~_reconstruct(inner & pure, kept, FLAT_EDGE))
+    # every pixel of a flat-coloured text lies within its soft edge of a pixel of that colour: a thin shape
+    # of the picture with no pixel of the text's colour (a strap's edge, a ring's rim) is not the text
+    kept = kept & _reconstruct(pure & kept, kept, FLAT_EDGE)
     return (kept, colour, tolerance) if kept.sum() >= FLAT_KEEP * core.sum() else None
 
 

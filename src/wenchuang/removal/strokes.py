@@ -23,6 +23,8 @@ shadows), so that only they are filled and the picture around them is spared.
 Then the mask is made exact (`_refine`), with no blanket dilation: each pixel's share of the text
 colour is estimated against the background (the quadratic surface on calm backgrounds, a local
 normalised blur of the non-stroke pixels on busy ones); stroke pixels must lean towards the text colour,
+on busy backgrounds a text painted in one flat colour (`_flat_core`), or in a fill and an outline of two
+(`_outlined`), keeps only its colour(s) and their soft edge (the picture's shapes its strokes touch are dropped),
 parts much thicker than the typical stroke (a highlight of the text's colour) are dropped, anti-aliasing
 (a small share of the text colour above the noise, the noise measured around each pixel on a busy
 background) is added next to the strokes, then JPEG ringing (off the background, within 2 px: only where

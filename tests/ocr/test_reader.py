@@ -167,6 +167,17 @@ def test_trim_blank_ends_keeps_the_text_and_a_margin():
     assert ocr.trim_blank_ends(noise).shape == noise.shape
 
 
+def test_trim_blank_ends_keeps_text_whose_contrast_falls_along_a_busy_line():
+    """Over a grainy picture, black letters at the left end and grey ones at the right: a colour threshold
+    set by the grain finds only the black ones, and used to cut the grey ones away."""
+    image, _ = _text_image([("文创", (20, 25))], size=(400, 110), font_size=56, bg=(200, 200, 200), fg=(0, 0, 0))
+    grey, _ = _text_image([("设计", (150, 25))], size=(400, 110), font_size=56, bg=(200, 200, 200), fg=(110, 110, 110))
+    lettered = np.minimum(image, grey).astype(np.float32)
+    grain = np.random.default_rng(1).normal(0, 25, lettered.shape[:2])[..., None]
+    crop = np.clip(lettered + grain, 0, 255).astype(np.uint8)
+    assert ocr.trim_blank_ends(crop).shape == crop.shape
+
+
 def test_detections_come_in_reading_order():
     image, _ = _text_image([("右上", (330, 40)), ("左上", (30, 48)), ("下面", (150, 250))], font_size=48)
     texts = [ocr.normalize_text(d.text) for d in ocr.get_detector().detect(image)]

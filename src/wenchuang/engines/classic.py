@@ -224,10 +224,13 @@ class ClassicEngine:
         glyphs = np.zeros((height, width), np.float32)
         replaced = iter(erasure.regions[: len(placed)])
         sizes: list[int | None] = []  # the replaced text's font size, per line (None: fit to the box)
-        for original, line in zip(request.lines, lines):
+        for i, (original, line) in enumerate(zip(request.lines, lines)):
             region = next(replaced) if original.polygon is not None else None
             estimated = region.color if region is not None else None
-            size = replaced_font_size(erase_mask, region.polygon, region.read_before, line.font) if region else None
+            size = None
+            if region is not None:  # the new line takes the angle and the size of the text it replaces
+                line = lines[i] = dataclasses.replace(line, polygon=level_with_strokes(erase_mask, line.polygon))
+                size = replaced_font_size(erase_mask, line.polygon, region.read_before, line.font)
             sizes.append(size)
             if line.color:
                 color = hex_to_rgb(line.color)
@@ -461,6 +464,44 @@ def _extent_across(marked: np.ndarray, vertical: bool) -> int:
     return int(held[-1] - held[0] + 1)
 
 
+LEVEL_RANGE = 8.0  # degrees either way around a box's own angle searched for its strokes' angle
+LEVEL_MIN = 1.5  # a box is turned only when its strokes' angle differs from its own by this much or more
+
+
+def level_with_strokes(mask: np.ndarray, polygon) -> list[tuple[float, float]]:
+    """The polygon turned about its centre to the angle of the strokes it holds (a horizontal line only).
+
+    The detector's box of a line over a busy picture can lean by several degrees (parts of the picture
+    taken for text at one end); a replacement drawn into it would lean too. The strokes' angle is the one
+    whose projection across the line is sharpest (baseline, x-height and cap lines pile up), searched
+    within `LEVEL_RANGE` of the box's angle in half degrees. `mask` (H x W, nonzero = erased) holds them."""
+    quad = polygon_quad(polygon)
+    box_w, box_h = quad_size(quad)
+    if box_h >= VERTICAL_RATIO * box_w:
+        return list(polygon)
+    height, width = mask.shape[:2]
+    ys, xs = np.nonzero((mask > 0) & polygon_mask(polygon, width, height).astype(bool))
+    if len(xs) < REPLACED_MIN_PIXELS:
+        return list(polygon)
+    top = quad[1] - quad[0]
+    own = float(np.degrees(np.arctan2(top[1], top[0])))
+
+    def sharpness(angle: float) -> float:
+        theta = np.radians(angle)
+        across = ys * np.cos(theta) - xs * np.sin(theta)
+        profile = np.bincount((across - across.min()).astype(np.int64)).astype(np.float64)
+        return float((profile**2).sum())
+
+    angles = own + np.arange(-LEVEL_RANGE, LEVEL_RANGE + 0.25, 0.5)
+    best = float(max(angles, key=sharpness))
+    if abs(best - own) < LEVEL_MIN:
+        return list(polygon)
+    turn = np.radians(best - own)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]], np.float32)
+    centre = quad.mean(axis=0)
+    return [(float(x), float(y)) for x, y in (quad - centre) @ rotation.T + centre]
+
+
 def replaced_font_size(mask: np.ndarray, polygon, text: str, font) -> int | None:
     """The font size, in `font`, of the text `text` that was erased from `polygon`; None when unknown.
 
@@ -488,18 +529,19 @@ def replaced_font_size(mask: np.ndarray, polygon, text: str, font) -> int | None
 
 
 def _drawn_polygon(line: TextLine, fill: float, wanted: int) -> list[tuple[float, float]]:
-    """The part of a placed line's polygon its text takes when drawn asking for font size `wanted`: the
-    centred upright rectangle around the text with the usual margin (the text's height is 78 % of the
-    rectangle's, as when it fills a box), mapped back onto the quad. The whole polygon when that is smaller."""
+    """Where a placed line's text stands when drawn asking for font size `wanted`: the upright rectangle
+    centred in its polygon around the text with the usual margin (the text's height is 78 % of the
+    rectangle's, as when it fills a box; the recogniser reads text that touches a crop's edges badly),
+    mapped back onto the quad. It may reach beyond the polygon when the text fills it."""
     quad = polygon_quad(line.polygon)
     box_w, box_h = quad_size(quad)
     vertical = box_h >= VERTICAL_RATIO * box_w
     size = line_font_size(line, fill, wanted=wanted)
     if vertical:  # the characters keep their cells along the line; across it, the margin of a full box
-        width, height = min(box_w, size / 0.82), box_h
+        width, height = size / 0.82, box_h
     else:
         left, _, right, _ = load_font(line.font, size).getbbox(line.text)
-        width, height = min(box_w, right - left + 0.5 * size), min(box_h, size / 0.78)
+        width, height = right - left + 0.5 * size, size / 0.78
     x0, y0 = (box_w - width) / 2, (box_h - height) / 2
     corners = np.float32([[[x0, y0], [x0 + width, y0], [x0 + width, y0 + height], [x0, y0 + height]]])
     upright_box = np.float32([[0, 0], [box_w, 0], [box_w, box_h], [0, box_h]])

@@ -240,19 +240,29 @@ def pad_for_recognition(crop: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
 
 
+BLANK_MAX_SPREAD = 12.0  # a crop's edges spread more than this around their background (median RGB distance): busy
+
+
 def trim_blank_ends(crop: np.ndarray) -> np.ndarray:
     """Cut the blank stretches at the left and right ends of a line crop, keeping a margin of a quarter
     of its height. A region much longer than its text leaves empty background that the recogniser
     sometimes reads as a spurious character. "Blank" = every pixel of the column is close to the
-    colour of the crop's border; on busy backgrounds nothing is cut."""
+    background there: the colour of the crop's top and bottom edges at that point of the line (smoothed
+    along it, so a gradient or a picture that turns from dark to light along the line is followed). On a
+    busy background (edges spread more than `BLANK_MAX_SPREAD` around it) nothing is cut: a threshold
+    above the grain would take faint parts of the text for background and cut them off."""
     height, width = crop.shape[:2]
     if width < 2 * height or height < 4:
         return crop
     pixels = crop.astype(np.float32)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = np.median(border, axis=0)
-    spread = float(np.median(np.linalg.norm(border - background, axis=1)))
-    distance = np.linalg.norm(pixels - background, axis=2)
+    edges = np.concatenate([pixels[:2], pixels[-2:]])  # 4 x width x 3
+    smooth = max(3, (height // 2) * 2 + 1)  # odd, about the crop's height
+    background = cv2.medianBlur(np.clip(np.median(edges, axis=0), 0, 255).astype(np.uint8)[None], min(smooth, 255))
+    background = background[0].astype(np.float32)  # width x 3
+    spread = float(np.median(np.linalg.norm(edges - background[None], axis=2)))
+    if spread > BLANK_MAX_SPREAD:
+        return crop
+    distance = np.linalg.norm(pixels - background[None], axis=2)
     ink = np.nonzero((distance > max(40.0, 6.0 * spread)).any(axis=0))[0]
     if ink.size == 0:
         return crop

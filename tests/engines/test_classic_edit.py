@@ -343,3 +343,26 @@ def test_replacement_keeps_the_size_of_the_text_it_replaces():
     old_h, new_h = _extent_across(old, 0), _extent_across(new, 0)
     assert abs(new_h - old_h) <= 0.12 * old_h, (old_h, new_h)  # filling the box would give ~120 px
     assert not result.warnings, result.warnings
+
+
+def test_replacement_is_level_with_the_text_it_replaces():
+    """A detector box leaning 6° over a level line: the new line is drawn level, as the old one was."""
+    from wenchuang.engines.classic import level_with_strokes
+
+    background = textured_background("blotches", seed=3)
+    image = background.copy()
+    old = draw_line(image, "Chelsea 1905", rect(110, 220, 300, 60), None, TextStyle((30, 20, 20)))
+    turn = np.radians(6.0)
+    centre = np.array([260.0, 250.0])
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    leaning = [tuple((np.array(p) - centre) @ rotation.T + centre) for p in rect(100, 215, 320, 70)]
+
+    levelled = np.asarray(level_with_strokes(old > 0.5, leaning))
+    top = levelled[1] - levelled[0]
+    assert abs(np.degrees(np.arctan2(top[1], top[0]))) <= 0.5, levelled
+
+    result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, lines=[TextLine("Palace 2025", leaning)]))
+    assert result.readings[0][0].passed, result.readings[0]
+    new = result.debug["glyphs"] / 255.0
+    # drawn at 6° over ~280 px the line would reach ~30 px further across than the level one it replaces
+    assert _extent_across(new, 0) <= _extent_across(old, 0) + 6, (_extent_across(old, 0), _extent_across(new, 0))

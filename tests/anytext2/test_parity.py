@@ -92,7 +92,7 @@ def test_glyph_stages_exact_with_reference_rasteriser(results):
         assert all(k.endswith(NEAR) for k in rendered)
 
 
-def test_parity_exact_under_pillow_9_5(golden2):
+def test_parity_exact_under_pillow_9_5(golden2, golden2_fonts):
     """Glyphs, glyph lines and font hints pixel-exact with the reference's Pillow 9.5 / FreeType 2.13.0."""
     reference = os.environ.get("WENCHUANG_REFERENCE_PILLOW")
     if not reference or not (Path(reference) / "PIL").is_dir():

@@ -28,7 +28,15 @@ from wenchuang.layout.polygons import polygon_mask
 from wenchuang.ocr import normalize_text, read_lines
 from wenchuang.ocr.reader import polygon_quad, quad_size
 from wenchuang.removal.core import Eraser, remove_text
-from wenchuang.removal.detect import ROUND_CHARS, TEXT_SCORE, Candidate, find_text, is_readable, word_chars
+from wenchuang.removal.detect import (
+    ROUND_CHARS,
+    TEXT_SCORE,
+    Candidate,
+    find_text,
+    is_readable,
+    lengthen,
+    word_chars,
+)
 from wenchuang.removal.fill import inpaint
 from wenchuang.removal.strokes import _disk, local_strokes, segment
 
@@ -380,17 +388,9 @@ def left_over(read: str, score: float, original: str) -> bool:
 
 
 def extend_line(polygon, by: float) -> list[tuple[float, float]]:
-    """The polygon's quad lengthened at both ends by `by` line heights, along the line."""
-    quad = polygon_quad(polygon).astype(np.float64)
-    top_left, top_right, bottom_right, bottom_left = quad
-    width, height = quad_size(quad)
-    if width >= height:  # along the top and bottom edges
-        step = (top_right - top_left) / max(width, 1) * by * height
-        corners = (top_left - step, top_right + step, bottom_right + step, bottom_left - step)
-    else:  # a vertical line: along the left and right edges
-        step = (bottom_left - top_left) / max(height, 1) * by * width
-        corners = (top_left - step, top_right - step, bottom_right + step, bottom_left + step)
-    return [(float(x), float(y)) for x, y in corners]
+    """The polygon's quad lengthened at both ends by `by` line heights (its short side), along the line."""
+    thick = min(quad_size(polygon_quad(polygon)))
+    return lengthen(polygon, by * thick, by * thick)
 
 
 def read_back_windows(polygon) -> list[list[tuple[float, float]]]:

@@ -55,9 +55,9 @@ ROUND_CHARS = set("OoQD0〇○◯°")  # what a coin, a ring or an eye reads as:
 MIN_FRACTION = 0.02  # strokes cover at least this much of a text box ...
 MAX_BLOB = 0.5  # ... and at most this share of them survives an opening (solid shapes do)
 MERGE_OVERLAP = 0.5  # two boxes whose intersection covers this much of the smaller are one
-# a letter the box cut off (`continuation`): lengths in the height of the line's band of strokes
+# a letter the box cut off (`continuation`): lengths in the height of the line's band of strokes, except
+EXTEND_MAX = 3.0  # the box is never lengthened by more than this many of its own heights at either end
 EXTEND_GAP = 1.0  # it begins within this of the line's last stroke (or of the letter taken before it)
-EXTEND_MAX = 3.0  # the box is never lengthened by more than this at either end
 EXTEND_BAND = 0.15  # it lies within the line's band of strokes, give or take this share of the band
 EXTEND_WIDTH = (0.6, 1.7)  # its strokes' width, of the line's (not a thin edge, not a solid patch)
 EXTEND_PAD = 0.15  # the lengthened box ends this far past the letter

@@ -39,7 +39,7 @@ from wenchuang.layout.fonts import check_text, load_font
 from wenchuang.layout.polygons import polygon_mask
 from wenchuang.ocr import check_lines, get_detector
 from wenchuang.ocr.reader import VERTICAL_RATIO, polygon_quad, quad_size, rectify_crop
-from wenchuang.removal import erase_text
+from wenchuang.removal.scale import erase_text_at_scale
 from wenchuang.request import DesignRequest, DesignResult, LineReading, TextLine
 
 NAME = "classic"
@@ -209,7 +209,8 @@ class ClassicEngine:
             regions.extend(_mask_regions(np.asarray(request.mask) > 0))
         # erased, then checked: the whole image detected again (remove_all_text) and every region read
         # again; text still read is named in a warning and fails its reading
-        erasure = erase_text(image, regions, find_all=request.remove_all_text, eraser=self._eraser())
+        # large text (a phone photo's) is erased on a reduced copy, pasted back (`removal.scale`)
+        erasure, removal_scale = erase_text_at_scale(image, regions, find_all=request.remove_all_text, eraser=self._eraser())
         result, erase_mask = erasure.image, erasure.mask
         if request.remove_all_text and not erasure.regions:
             warnings.append("no text found: the image is unchanged")
@@ -284,7 +285,7 @@ class ClassicEngine:
             extra={
                 "lines": [line.to_dict() for line in lines],
                 "erased_regions": len(erasure.regions),
-                "removal": {"eraser": self.eraser, **erasure.to_dict()},
+                "removal": {"eraser": self.eraser, "scale": round(removal_scale, 4), **erasure.to_dict()},
             },
         )
 

@@ -1,0 +1,88 @@
+"""Removal at a working scale: large text is erased on a reduced copy and pasted back.
+
+The removal's rules (stroke widths, soft edges, windows along a line, the 2 px bands) were built and
+measured on pictures whose text boxes are 30-250 px tall, and they hold there (docs/removal.md). A
+phone photo's text can be 300-700 px tall; erased at that size the same picture went wrong (coffee's
+lines upscaled 8x: text left readable) and slow (almost 6 minutes for a 4000 x 4000 image instead of
+about 2 s). `erase_text_at_scale` measures the text boxes (the regions given, and with `find_all`
+what the detector finds), and when the tallest is taller than `MAX_BOX` works on a copy reduced until
+it is `MAX_BOX` tall, never making the shortest shorter than `MIN_BOX` (small text beside large text
+keeps being found). The erased copy is pasted back into the original with `images.paste_back` (every
+pixel the removal did not change stays exactly the original's), the mask is enlarged and every polygon
+of the report scaled back, so callers see one `Erasure` at the original's size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from wenchuang.images import paste_back, resize_image
+from wenchuang.layout.polygons import scale_polygon
+from wenchuang.ocr import get_detector
+from wenchuang.ocr.reader import polygon_quad, quad_size
+from wenchuang.removal.verified import Erasure, erase_text
+
+MAX_BOX = 100  # px: a text box taller than this (its short side) is erased on a reduced copy ...
+MIN_BOX = 40  # ... but never so reduced that the shortest box gets shorter than this
+MIN_REDUCTION = 0.9  # a scale above this is not worth a copy: the removal runs on the original
+
+
+def box_height(polygon) -> float:
+    """The short side of a polygon's quad: the height of a horizontal line's box, the width of a vertical one."""
+    return float(min(quad_size(polygon_quad(polygon))))
+
+
+def working_scale(heights: list[float]) -> float:
+    """The scale to erase text boxes this tall at (short sides in pixels): 1, or smaller so that the
+    tallest is `MAX_BOX` while the shortest stays at least `MIN_BOX`."""
+    heights = [h for h in heights if h > 0]
+    if not heights or max(heights) <= MAX_BOX:
+        return 1.0
+    scale = max(MAX_BOX / max(heights), MIN_BOX / min(heights))
+    return 1.0 if scale > MIN_REDUCTION else scale
+
+
+def erase_text_at_scale(
+    image: np.ndarray, regions: list[tuple[list, np.ndarray]] = (), *, find_all: bool = False, eraser=None
+) -> tuple[Erasure, float]:
+    """`erase_text` (same arguments), run on a reduced copy when the text is large (`working_scale`);
+    the erasure at the original's size and the scale it was worked at (1.0: on the original)."""
+    heights = [box_height(polygon) for polygon, _ in regions]
+    if find_all:
+        heights += [box_height(box) for box in get_detector().detect_boxes(image)]
+    scale = working_scale(heights)
+    if scale >= 1.0:
+        return erase_text(image, list(regions), find_all=find_all, eraser=eraser), 1.0
+
+    height, width = image.shape[:2]
+    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+    sx, sy = small_w / width, small_h / height
+    small = resize_image(image, (small_w, small_h))
+    small_regions = [
+        # area-averaged, so a thin stroke of a drawn mask is kept rather than dropped between samples
+        (scale_polygon(polygon, sx, sy), (cv2.resize(mask.astype(np.float32), (small_w, small_h), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8))
+        for polygon, mask in regions
+    ]
+    erasure = erase_text(small, small_regions, find_all=find_all, eraser=eraser)
+
+    def back(polygon):
+        return scale_polygon(polygon, 1 / sx, 1 / sy)
+
+    def back_entry(entry: dict) -> dict:
+        return {**entry, "polygon": back(entry["polygon"])} if entry.get("polygon") is not None else dict(entry)
+
+    full = dataclasses.replace(
+        erasure,
+        image=paste_back(image, small, erasure.image),
+        mask=cv2.resize(erasure.mask, (width, height), interpolation=cv2.INTER_NEAREST),
+        regions=[
+            dataclasses.replace(r, polygon=back(r.polygon), leftovers=[back_entry(d) for d in r.leftovers])
+            for r in erasure.regions
+        ],
+        rejected=[dataclasses.replace(c, polygon=back(c.polygon), strokes=None, region=None) for c in erasure.rejected],
+        remaining=[back_entry(d) for d in erasure.remaining],
+    )
+    return full, scale

@@ -1,0 +1,63 @@
+"""Removal of large text on a reduced copy (`wenchuang.removal.scale`)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from wenchuang.engines.classic import TextStyle, draw_line
+from wenchuang.ocr import read_lines
+from wenchuang.removal.detect import is_readable
+from wenchuang.removal.scale import MAX_BOX, MIN_BOX, erase_text_at_scale, working_scale
+
+
+@pytest.mark.parametrize(
+    ("heights", "expected"),
+    [
+        ([], 1.0),  # nothing to measure
+        ([60.0, MAX_BOX], 1.0),  # within what the removal was measured on
+        ([96.0, 105.0], 1.0),  # a reduction by under 10 %: not worth a copy
+        ([400.0], MAX_BOX / 400.0),  # the tallest brought down to MAX_BOX
+        ([400.0, 80.0], MIN_BOX / 80.0),  # ... but small text beside it is kept at MIN_BOX
+    ],
+)
+def test_working_scale(heights, expected):
+    assert working_scale(heights) == pytest.approx(expected)
+
+
+def test_large_text_is_erased_on_a_reduced_copy_and_pasted_back():
+    """Chelsea (scikit-image's photograph) enlarged 3x with a 180 px line over the cat's face."""
+    data = pytest.importorskip("skimage.data", reason="scikit-image (the dev extra) provides the photograph")
+    clean = cv2.resize(data.chelsea(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    image = clean.copy()
+    box = [(135, 558), (1217, 558), (1217, 774), (135, 774)]
+    draw_line(image, "文创 2025", box, None, TextStyle((250, 245, 230)), size=180)
+    assert is_readable(*read_lines(image, [box])[0])
+
+    erasure, scale = erase_text_at_scale(image, [], find_all=True)
+
+    assert scale < 0.6  # worked on a copy where the text box is about MAX_BOX tall
+    assert erasure.image.shape == image.shape and erasure.mask.shape == image.shape[:2]
+    assert erasure.clean and not is_readable(*read_lines(erasure.image, [box])[0])
+    # the report is at the original's size: the region found lies around the drawn line
+    (region,) = erasure.regions
+    xs, ys = [p[0] for p in region.polygon], [p[1] for p in region.polygon]
+    assert 60 < min(xs) < 300 and 1050 < max(xs) < 1300 and 480 < min(ys) < 650 and 680 < max(ys) < 850
+    # away from the erased strokes every pixel is exactly the original's
+    near = cv2.dilate(erasure.mask, np.ones((41, 41), np.uint8)) > 0
+    assert np.array_equal(erasure.image[~near], image[~near])
+    # and inside the box the picture is back: the letters differed from it by ~19 on average
+    inside = np.zeros(image.shape[:2], bool)
+    inside[558:774, 135:1217] = True
+    error = np.abs(erasure.image[inside].astype(int) - clean[inside]).mean()
+    assert error < 4, error
+
+
+def test_small_text_is_erased_where_it_is():
+    rng = np.random.default_rng(1)
+    image = np.clip(cv2.GaussianBlur(rng.normal(150, 40, (512, 512, 3)), (0, 0), 6), 0, 255).astype(np.uint8)
+    box = [(60, 200), (440, 200), (440, 270), (60, 270)]
+    draw_line(image, "文创设计", box, None, TextStyle((20, 20, 30)))
+    erasure, scale = erase_text_at_scale(image, [(box, np.zeros(image.shape[:2], np.uint8))])
+    assert scale == 1.0 and erasure.regions[0].polygon == box

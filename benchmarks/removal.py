@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 
 from wenchuang.engines.classic import ClassicEngine, TextStyle, draw_line
-from wenchuang.layout.polygons import polygon_mask
+from wenchuang.images import resize_image
+from wenchuang.layout.polygons import polygon_mask, scale_polygon
 from wenchuang.ocr import normalize_text, read_lines
 from wenchuang.removal.verified import left_over, line_windows
 from wenchuang.request import DesignRequest
@@ -118,7 +119,15 @@ def similar(read: str, truth: str) -> bool:
     return bool(read) and sum(c in truth for c in read) >= max(1, len(read) / 2)
 
 
-def run_case(name, kind, texts, jpeg, engine) -> dict:
+def enlarged(image: np.ndarray, scale: float) -> np.ndarray:
+    """The picture resized by `scale` (bicubic up, area down), as a photo of the same scene taken larger or smaller."""
+    if scale == 1.0:
+        return image
+    height, width = image.shape[:2]
+    return resize_image(image, (round(width * scale), round(height * scale)))
+
+
+def run_case(name, kind, texts, jpeg, engine, scale: float = 1.0) -> dict:
     clean = _background(kind)
     image = clean.copy()
     for text, poly, color, style in texts:
@@ -130,6 +139,8 @@ def run_case(name, kind, texts, jpeg, engine) -> dict:
         clean_buffer = io.BytesIO()
         Image.fromarray(clean).save(clean_buffer, format="JPEG", quality=85)
         clean = np.asarray(Image.open(clean_buffer).convert("RGB"))
+    image, clean = enlarged(image, scale), enlarged(clean, scale)
+    texts = [(text, scale_polygon(poly, scale), color, style) for text, poly, color, style in texts]
     exact = (np.abs(image.astype(int) - clean.astype(int)).max(axis=2) > (6 if jpeg else 0)).astype(np.uint8)
     baseline = cv2.inpaint(image, exact, 4, cv2.INPAINT_TELEA)
 
@@ -155,7 +166,7 @@ def run_case(name, kind, texts, jpeg, engine) -> dict:
     residual += [f'{r["read"]} ({r["score"]:.2f}, found)' for r in removal["remaining"]]
     boxes = []
     for (text, poly, _, _), read in zip(texts, before):
-        inside = polygon_mask(poly, SIZE, SIZE).astype(bool)
+        inside = polygon_mask(poly, image.shape[1], image.shape[0]).astype(bool)
         ours, base = psnr(out[inside], clean[inside]), psnr(baseline[inside], clean[inside])
         boxes.append(
             {
@@ -181,8 +192,8 @@ def run_case(name, kind, texts, jpeg, engine) -> dict:
     }
 
 
-def run_text_free(kind, engine) -> dict:
-    image = _background(kind)
+def run_text_free(kind, engine, scale: float = 1.0) -> dict:
+    image = enlarged(_background(kind), scale)
     start = time.perf_counter()
     result = engine.edit(DesignRequest(mode="edit", image=image, remove_all_text=True, seed=1))
     seconds = time.perf_counter() - start
@@ -211,6 +222,11 @@ def main(argv=None) -> int:
     parser.add_argument("--worst", type=int, default=3, help="how many worst cases get pictures (default 3)")
     parser.add_argument("--held-out", action="store_true", help="run the held-out scenes (HELD_OUT) instead of the cases")
     parser.add_argument(
+        "--scale", type=float, default=1.0,
+        help="enlarge (or reduce) every picture, its text and the clean reference by this factor after drawing: "
+        "the same scenes photographed larger or smaller (default 1)",
+    )
+    parser.add_argument(
         "--cases", nargs="+", metavar="TEXT",
         help="run only the cases (and text-free photos) whose name contains one of these (for iterating)",
     )
@@ -227,7 +243,7 @@ def main(argv=None) -> int:
     for name, kind, texts, jpeg in HELD_OUT if args.held_out else CASES:
         if not chosen(name):
             continue
-        row = run_case(name, kind, texts, jpeg, engine)
+        row = run_case(name, kind, texts, jpeg, engine, args.scale)
         cases.append(row)
         worst = min(b["psnr"] - b["psnr_exact_opencv"] for b in row["boxes"])
         print(f"{name:26s} residual={row['residual'] or '-'} worst dPSNR={worst:+.1f} dB  {row['seconds']:.1f} s", flush=True)
@@ -235,7 +251,7 @@ def main(argv=None) -> int:
     for kind in [] if args.held_out else TEXT_FREE:
         if not chosen(kind):
             continue
-        row = run_text_free(kind, engine)
+        row = run_text_free(kind, engine, args.scale)
         free.append(row)
         print(f"{kind:26s} moved={row['moved_share']:.3%} regions={row['regions']} {row['seconds']:.1f} s", flush=True)
 
@@ -243,6 +259,7 @@ def main(argv=None) -> int:
     summary = {
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         "eraser": args.eraser,
+        "scale": args.scale,
         "cases": len(cases),
         "boxes": len(deltas),
         "cases_with_residual_text": sum(bool(c["residual"]) for c in cases),
@@ -281,12 +298,12 @@ def main(argv=None) -> int:
         for c in ranked[: args.worst]:
             image, result, baseline = c["_images"]
             slug = "".join(ch if ch.isalnum() else "-" for ch in c["case"]).strip("-")
-            pair = np.concatenate([image, np.full((SIZE, 8, 3), 255, np.uint8), result, np.full((SIZE, 8, 3), 255, np.uint8), baseline], axis=1)
+            pair = np.concatenate([image, np.full((image.shape[0], 8, 3), 255, np.uint8), result, np.full((image.shape[0], 8, 3), 255, np.uint8), baseline], axis=1)
             Image.fromarray(pair).save(folder / f"{slug}.jpg", quality=88)
         if free:
             worst_free = max(free, key=lambda f: f["moved_share"])
             image, result = worst_free["_images"]
-            pair = np.concatenate([image, np.full((SIZE, 8, 3), 255, np.uint8), result], axis=1)
+            pair = np.concatenate([image, np.full((image.shape[0], 8, 3), 255, np.uint8), result], axis=1)
             Image.fromarray(pair).save(folder / f"text-free-{worst_free['photo']}.jpg", quality=88)
     return 0
 

@@ -871,3 +871,63 @@ def test_a_thin_picture_shape_with_none_of_the_text_colour_is_not_the_text():
     assert far.sum() > 40 and not found[0][far].any() and found[0][letters].mean() > 0.99
     mask = segment(image, polygon_mask(BOX, 320, 256)).mask
     assert mask[far].mean() < 0.15 and mask[letters].mean() > 0.9
+
+
+def white_sale_over_texture():
+    """White "SALE" (the strokes only, 0-255) and a busy dark texture to lay it over."""
+    rng = np.random.default_rng(1)
+    image = np.clip(gradient().astype(np.float32) - 120 + rng.normal(0, 14, (256, 320, 3)), 0, 255)
+    text = np.zeros((256, 320), np.uint8)
+    cv2.putText(text, "SALE", (50, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 4, cv2.LINE_AA)
+    return image, text
+
+
+def test_a_tinted_speck_that_passes_through_the_text_colour_is_not_a_letter(monkeypatch):
+    """A small light speck of the picture between the letters (the astronaut's highlight between "E" and
+    "1" of "HERITAGE 1905"), lilac with only its peak near the letters' white: a part of the strokes of
+    which under a quarter is the text's colour is no part of a painted letter, and is left in the picture."""
+    from wenchuang.removal import strokes
+
+    image, text = white_sale_over_texture()
+    speck = np.zeros((256, 320), np.float32)
+    speck[65:72, 128:131] = 1.0  # above the foot of the "L", clear of every letter
+    speck = cv2.GaussianBlur(speck, (0, 0), 0.7)
+    speck /= speck.max()
+    tint = speck[..., None] ** 16  # white only at its peak
+    colour = (1 - tint) * np.float32((190, 140, 230)) + tint * np.float32((248, 243, 252))
+    image = image * (1 - speck[..., None]) + colour * speck[..., None]
+    alpha = text[..., None].astype(np.float32) / 255
+    image = (image * (1 - alpha) + np.float32((245, 245, 245)) * alpha + 0.5).astype(np.uint8)
+    assert not (cv2.dilate(text, np.ones((5, 5), np.uint8))[speck > 0.05]).any()  # it touches no letter
+    near_white = np.linalg.norm(image.astype(np.float32) - 245, axis=2) <= strokes.FLAT_TOL
+    assert 0 < near_white[speck > 0.05].sum() < 0.25 * (speck > 0.05).sum()
+    region = polygon_mask(BOX, 320, 256)
+    found = segment(image, region).mask
+    assert not found[speck > 0.3].any() and found[text > 0].mean() > 0.9
+    monkeypatch.setattr(strokes, "_painted_parts", lambda kept, pure: kept)  # without the rule: the speck is taken
+    assert segment(image, region).mask[speck > 0.3].all()
+
+
+def test_beside_a_dropped_highlight_the_soft_edge_is_one_pixel(monkeypatch):
+    """A blurred white highlight of the picture under a letter (the astronaut's helmet under the "9" of
+    "HERITAGE 1905") is dropped by the flat-colour test; its blurred rim beside the letter is no
+    anti-aliasing of the letter: there the mask keeps only the letter's first pixel beside it."""
+    from wenchuang.removal import strokes
+
+    image, text = white_sale_over_texture()
+    highlight = np.zeros((256, 320), np.float32)
+    highlight[50:80, 60:85] = 1.0  # under the top of the "S"
+    highlight = cv2.GaussianBlur(highlight, (0, 0), 1.5)
+    for layer, colour in ((highlight, (255, 255, 255)), (text / 255.0, (245, 245, 245))):
+        alpha = layer[..., None].astype(np.float32)
+        image = image * (1 - alpha) + np.float32(colour) * alpha
+    image = (image + 0.5).astype(np.uint8)
+    second = (cv2.dilate(text, np.ones((5, 5), np.uint8)) > 0) & ~(cv2.dilate(text, np.ones((3, 3), np.uint8)) > 0)
+    rim = second & (highlight > 0.03) & (highlight < 0.9)  # the highlight's rim, 2 px from the letter
+    inside = (highlight > 0.95) & ~(cv2.dilate(text, np.ones((5, 5), np.uint8)) > 0)
+    region = polygon_mask(BOX, 320, 256)
+    found = segment(image, region).mask
+    assert rim.sum() > 20 and not found[rim].any()
+    assert not found[inside].any() and found[text > 0].mean() > 0.9
+    monkeypatch.setattr(strokes, "_first_pixel_near", lambda grown, core, closed: grown)
+    assert segment(image, region).mask[rim].mean() > 0.1  # without the rule the letter's soft edge takes the rim

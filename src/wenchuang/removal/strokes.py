@@ -66,6 +66,7 @@ FLAT_MIN_PIXELS, FLAT_KEEP = 30, 0.5  # judged only with this many inside pixels
 # a fill and an outline of two flat colours (`_outlined`): together this share of the strokes, each at least
 # OUTLINE_MIN, and the outline bordering this share of the fill's edge
 OUTLINE_SHARE, OUTLINE_MIN, OUTLINE_AROUND = 0.6, 0.15, 0.6
+FLAT_PART = 0.25  # a part of a flat-coloured text's strokes holds at least this share of pixels of its colour
 FLAT_EDGE = 2  # a flat-coloured text reaches this far from its pixels of that colour (its soft edge)
 THICK_RATIO = 2.0  # a part much thicker than the typical stroke (a highlight) is not text
 SHADOW = True
@@ -234,7 +235,8 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
         dropped = (core & ~flat[0]).astype(np.uint8)
         _, labels, stats, _ = cv2.connectedComponentsWithStats(dropped, connectivity=8)
         parts = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= FLAT_MIN_PIXELS)
-        halo = halo & ~np.isin(labels, parts[parts > 0])
+        closed = np.isin(labels, parts[parts > 0])
+        halo = halo & ~closed
         core = flat[0]
     core = _stroke_components(core)
     noise_here = noise
@@ -257,6 +259,8 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
         share = (offset * towards_flat).sum(axis=2) / contrast_flat2
         soft &= share <= 1.0 + flat[2] / np.sqrt(contrast_flat2)
     grown = _reconstruct(core, soft | core, max(2, int(round(short_side * SOFT_REACH))))
+    if flat is not None and closed.any():
+        grown = _first_pixel_near(grown, core, closed)
     shaded = np.zeros_like(grown)
     # compression ringing and colour fringes: pixels off the local background (any direction) that
     # touch the strokes, within `FRINGE_REACH` pixels. In a picture that is not JPEG-compressed this
@@ -306,6 +310,16 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
     # (on a calm background the band is what differs from the exact model there: kept)
     keep = jpeg or (surface is not None and noise <= CALM_RING)
     return (grown if keep else grown & ~(fringe & ~shaded)), grown
+
+
+def _first_pixel_near(grown: np.ndarray, core: np.ndarray, closed: np.ndarray) -> np.ndarray:
+    """`grown` (the strokes `core` and their anti-aliasing) with only the strokes' first pixel beside them
+    within `FLAT_EDGE` px of `closed` (a shape of the picture the strokes touched, dropped by the flat-colour
+    test): a pixel there is as likely that shape's own blurred edge as the letter's soft edge (the rim of the
+    astronaut's helmet highlight around the "9" of "HERITAGE 1905")."""
+    near = cv2.dilate(closed.astype(np.uint8), _disk(FLAT_EDGE)) > 0
+    first = cv2.dilate(core.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return grown & (~near | first)
 
 
 def _flat_colour(pixels: np.ndarray, share: float = FLAT_SHARE) -> tuple[np.ndarray, float] | None:
@@ -362,7 +376,20 @@ def _flat_core(crop: np.ndarray, core: np.ndarray):
     # every pixel of a flat-coloured text lies within its soft edge of a pixel of that colour: a thin shape
     # of the picture with no pixel of the text's colour (a strap's edge, a ring's rim) is not the text
     kept = kept & _reconstruct(pure & kept, kept, FLAT_EDGE)
+    kept = _painted_parts(kept, pure)
     return (kept, colour, tolerance) if kept.sum() >= FLAT_KEEP * core.sum() else None
+
+
+def _painted_parts(kept: np.ndarray, pure: np.ndarray) -> np.ndarray:
+    """`kept` without its connected parts of which under `FLAT_PART` are of the text's colour (`pure`)."""
+    count, labels = cv2.connectedComponents(kept.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return kept
+    size = np.bincount(labels.ravel(), minlength=count)
+    painted = np.bincount(labels[pure & kept], minlength=count)
+    drop = np.flatnonzero(painted < FLAT_PART * size)
+    drop = drop[drop > 0]
+    return kept & ~np.isin(labels, drop) if len(drop) else kept
 
 
 def _outlined(crop: np.ndarray, strokes: np.ndarray):

@@ -616,6 +616,8 @@ def test_a_retry_first_fills_the_band_the_first_fill_left_out(monkeypatch):
 
     monkeypatch.setattr(verified, "WINDOWS", ())
     monkeypatch.setattr(verified, "LOCAL_EXPLAINED", 0.0)  # no local segmentation (tested below)
+    # a line read as confidently as a detection reads text is widened as a detection pass would (tested below)
+    monkeypatch.setattr(verified, "reads_as_text", lambda text, score: (False, ""))
 
     image = with_text(mortar_wall(), color=(20, 20, 160))
     region = polygon_mask(BOX, 320, 256)
@@ -689,6 +691,8 @@ def test_a_retry_fills_the_strokes_the_line_mask_missed(monkeypatch):
     marker = np.zeros(letters.shape, np.uint8)
     marker[50:60, 300:310] = 1
     monkeypatch.setattr(verified, "local_strokes", lambda img, window, line: marker.copy())
+    # (a line still read as confidently as a detection reads text is widened as a detection pass would)
+    monkeypatch.setattr(verified, "reads_as_text", lambda text, score: (False, ""))
     masks = []
 
     def stubborn(img, mask):  # fills nothing: the line is still read
@@ -931,3 +935,69 @@ def test_beside_a_dropped_highlight_the_soft_edge_is_one_pixel(monkeypatch):
     assert not found[inside].any() and found[text > 0].mean() > 0.9
     monkeypatch.setattr(strokes, "_first_pixel_near", lambda grown, core, closed: grown)
     assert segment(image, region).mask[rim].mean() > 0.1  # without the rule the letter's soft edge takes the rim
+
+
+def test_a_line_still_read_as_text_is_widened_as_a_detection_pass_would(monkeypatch):
+    """The whole line still read as a detection reads text after the passes (the detector did not box it
+    again: light letters with a soft shadow over fur): the retry widens the line's wide mask as the next
+    detection pass would (3 px times that pass's number), not the band alone, and does not segment its
+    windows again (which took the fur beside the letters)."""
+    from wenchuang.removal import verified
+
+    image = with_text(mortar_wall(), color=(20, 20, 160))
+    region = polygon_mask(BOX, 320, 256)
+    found = segment(image, region)
+    resegmented = []
+    monkeypatch.setattr(verified, "segment", lambda *args, **kw: resegmented.append(1) or found)
+    masks = []
+
+    def stubborn(img, mask):  # an eraser that fills nothing: the whole line stays readable
+        masks.append(mask.copy())
+        return img.copy()
+
+    done = erase_text(image, [(BOX, region)], eraser=stubborn)
+    assert done.regions[0].retries == 2 and len(masks) == 3
+    np.testing.assert_array_equal(masks[0], found.mask)
+    disk = lambda r: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))  # noqa: E731
+    np.testing.assert_array_equal(masks[1], cv2.dilate(found.wide, disk(6)))  # as pass 2 would
+    np.testing.assert_array_equal(masks[2], cv2.dilate(found.wide, disk(9)))
+    assert not resegmented and not done.clean
+
+
+def test_strokes_segmented_again_in_another_colour_than_the_line_are_not_tried(monkeypatch):
+    """A window still read is segmented again only for a leftover of the line's colour: strokes of another
+    colour there (a brick wall's mortar, read as an "L" once the blue letters over it were filled) are
+    never filled."""
+    from wenchuang.removal import verified
+
+    _, image = noisy_line()
+    decoy = np.zeros(image.shape[:2], np.uint8)
+    decoy[96:104, 345:370] = 1
+    monkeypatch.setattr(verified, "segment", lambda img, region, widen=0: StrokeMask(decoy.copy(), (90, 90, 90), 0.1, 0.0, "colour"))
+    monkeypatch.setattr(verified, "LOCAL_EXPLAINED", 0.0)  # no local segmentation
+    calls = []
+    done = erase_text(image, [(NOISY_LINE, polygon_mask(NOISY_LINE, 560, 140))], eraser=leaves_letter(calls, times=1))
+    assert done.clean and done.regions[0].retries == 1
+    assert len(calls) == 2 and calls[1] != int(decoy.sum())  # the first fill, the widened mask: no trial of the decoy
+    assert np.array_equal(done.image[decoy.astype(bool)], image[decoy.astype(bool)])
+
+
+def test_solid_shapes_found_against_a_window_background_are_not_missed_strokes(monkeypatch):
+    """What a window's own-background segmentation finds is filled only when it is strokes, not solid
+    shapes (the test a detection must pass): bricks and mortar blocks are left in the picture."""
+    from wenchuang.removal import verified
+    from wenchuang.removal.verified import ErasedRegion, _missed_strokes
+
+    _, image, _ = light_line_over_a_cup()
+    window = [(200, 20), (380, 20), (380, 100), (200, 100)]
+    entry = ErasedRegion(CUP_LINE, "detected", "HOLA HOLA", 0.99, leftovers=[{"polygon": window, "read": "HOLA", "score": 0.7}])
+    nothing = np.zeros(image.shape[:2], np.uint8)
+    solid = nothing.copy()
+    solid[30:90, 220:300] = 1
+    thin = nothing.copy()
+    for x in range(220, 360, 20):
+        thin[30:90, x:x + 5] = 1
+    monkeypatch.setattr(verified, "local_strokes", lambda img, win, line: solid.copy())
+    assert not _missed_strokes(image, entry, nothing).any()
+    monkeypatch.setattr(verified, "local_strokes", lambda img, win, line: thin.copy())
+    np.testing.assert_array_equal(_missed_strokes(image, entry, nothing), thin)

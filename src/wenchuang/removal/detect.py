@@ -44,6 +44,7 @@ __all__ = [
     "is_readable",
     "lengthen",
     "looks_like_text",
+    "reads_as_text",
     "variants",
     "word_chars",
 ]
@@ -102,13 +103,22 @@ def word_chars(text: str) -> list[str]:
     return [c for c in normalize_text(text) if _is_word_char(c)]
 
 
-def looks_like_text(text: str, score: float, strokes: StrokeMask | None) -> tuple[bool, str]:
-    """(is text, why not / why) for a detector candidate: its reading and its stroke mask."""
+def reads_as_text(text: str, score: float) -> tuple[bool, str]:
+    """(is text, why not) for a reading alone: letters, digits or CJK characters read at `TEXT_SCORE`, a
+    lone character at `SINGLE_CHAR_SCORE` and never a round one (what eyes, coins and rings read as)."""
     chars = word_chars(text)
     if not chars or score < TEXT_SCORE:
         return False, f"not read as text (read {text!r} at {score:.2f})"
     if len(chars) == 1 and (score < SINGLE_CHAR_SCORE or chars[0] in ROUND_CHARS):
         return False, f"a lone character {chars[0]!r} read at {score:.2f} (eyes, coins and rings read as O, D, 0)"
+    return True, ""
+
+
+def looks_like_text(text: str, score: float, strokes: StrokeMask | None) -> tuple[bool, str]:
+    """(is text, why not / why) for a detector candidate: its reading and its stroke mask."""
+    read, why = reads_as_text(text, score)
+    if not read:
+        return False, why
     if strokes is None or strokes.method in ("empty", "refused"):
         return False, "no stroke mask (the box holds no separable strokes, or too many)"
     if strokes.fraction < MIN_FRACTION:

@@ -29,12 +29,14 @@ from wenchuang.ocr import normalize_text, read_lines
 from wenchuang.ocr.reader import polygon_quad, quad_size
 from wenchuang.removal.core import Eraser, remove_text
 from wenchuang.removal.detect import (
+    MAX_BLOB,
     ROUND_CHARS,
     TEXT_SCORE,
     Candidate,
     find_text,
     is_readable,
     lengthen,
+    reads_as_text,
     word_chars,
 )
 from wenchuang.removal.fill import inpaint
@@ -57,6 +59,9 @@ WINDOW_REACH = 0.5
 # a retry segments a window still read against its own local background; where the line's first mask already
 # holds this share of what that finds, the strokes were found there and the rest is the picture
 LOCAL_EXPLAINED = 0.8
+# a window's strokes segmented again in a retry are a leftover of the line only in the line's colour (within
+# this RGB distance of it): a brick wall's mortar, read as an "L" once the letters over it were filled, is not
+LEFTOVER_COLOUR = 40.0
 
 
 def resembles(read: str, original: str) -> bool:
@@ -272,6 +277,16 @@ def erase_text(
                 break
             for entry, _ in still:
                 entry.retries = retry
+            # the whole line still read as a detection reads text: what the next detection pass would have
+            # found and widened had the detector boxed it (light letters with a soft shadow over fur); widened
+            # as that pass would, not by the windows' steps (which take the fur beside the letters)
+            as_pass = [(e, m) for e, m in still if e.line_remains and reads_as_text(e.read_after, e.score_after)[0]]
+            if as_pass:
+                erase(as_pass, passes, widen=WIDEN_STEP * (passes + retry))
+                _read_after(current, [e for e, _ in as_pass])
+                still = [(e, m) for e, m in still if all(e is not a for a, _ in as_pass)]
+                if not still:
+                    continue
             # a window still read: its leftover segmented again on the current image (what is left is no
             # longer hidden among the line's strokes), grown one step less than the widening, and filled
             # before the region's widened mask is filled again; kept only where its window then stops reading
@@ -279,9 +294,9 @@ def erase_text(
             found = []  # (window, the line's first reading, the window's strokes segmented again)
             for entry, _ in still:
                 for d in entry.leftovers:
-                    strokes = segment(current, polygon_mask(d["polygon"], width, height), widen=WIDEN_STEP * (retry - 1)).mask
-                    if strokes.any():
-                        found.append((d["polygon"], entry.read_before, strokes))
+                    again = segment(current, polygon_mask(d["polygon"], width, height), widen=WIDEN_STEP * (retry - 1))
+                    if again.mask.any() and _line_colour(again.color, entry.color):
+                        found.append((d["polygon"], entry.read_before, again.mask))
             if found:
                 current, kept = _fill_checked(current, found, eraser or inpaint)
                 union |= kept
@@ -329,6 +344,14 @@ def _fill_checked(image: np.ndarray, found: list[tuple], fill: Eraser) -> tuple[
     return (trial if np.array_equal(kept, union) else fill(image, kept)), kept
 
 
+def _line_colour(colour, line) -> bool:
+    """Strokes of `colour` can be a leftover of a line painted in `line` (within `LEFTOVER_COLOUR`; any colour
+    when the line's is unknown)."""
+    if line is None:
+        return True
+    return colour is not None and float(np.linalg.norm(np.subtract(colour, line, dtype=np.float64))) <= LEFTOVER_COLOUR
+
+
 def _missed_strokes(image: np.ndarray, entry: ErasedRegion, first: np.ndarray) -> np.ndarray:
     """The strokes of `entry`'s line that its first mask (`first`, the wide one) missed: in each window
     still read (`leftovers`; every read-back window along the line when only the whole line is read),
@@ -346,7 +369,11 @@ def _missed_strokes(image: np.ndarray, entry: ErasedRegion, first: np.ndarray) -
     for window in windows:
         strokes = local_strokes(image, polygon_mask(window, width, height), line)
         total = int(strokes.sum())
-        if total and (strokes & near).sum() < LOCAL_EXPLAINED * total:
+        if not total or (strokes & near).sum() >= LOCAL_EXPLAINED * total:
+            continue
+        # strokes, not solid shapes: the test a detection must pass (`detect.MAX_BLOB`), on the window
+        opened = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, _disk(max(2, int(round(line / 6)))))
+        if opened.sum() <= MAX_BLOB * total:
             found |= strokes
     return found
 

@@ -1001,3 +1001,101 @@ def test_solid_shapes_found_against_a_window_background_are_not_missed_strokes(m
     assert not _missed_strokes(image, entry, nothing).any()
     monkeypatch.setattr(verified, "local_strokes", lambda img, win, line: thin.copy())
     np.testing.assert_array_equal(_missed_strokes(image, entry, nothing), thin)
+
+
+def _picture_evidence(monkeypatch):
+    """A retry's evidence that a window holds nothing of the white line: its strokes segmented again are
+    grey, and its own-background segmentation finds a solid block (a mortar joint)."""
+    from wenchuang.removal import verified
+
+    grey = np.zeros((140, 560), np.uint8)
+    grey[96:104, 345:370] = 1
+    block = np.zeros((140, 560), np.uint8)
+    block[60:100, 330:390] = 1
+    monkeypatch.setattr(verified, "segment", lambda img, region, widen=0: StrokeMask(grey.copy(), (90, 90, 90), 0.1, 0.0, "colour"))
+    monkeypatch.setattr(verified, "local_strokes", lambda img, win, line: block.copy())
+
+
+def test_a_window_reading_the_picture_as_a_letter_does_not_widen_the_line(monkeypatch):
+    """Once the white line is filled, one read-back window reads the picture as its "R" (a brick wall's
+    mortar read as the "L" of "WALL ART"); its retry finds nothing of the line (strokes segmented again
+    are grey, its own-background strokes a solid block, no pixel of the line's white): that window is the
+    picture read as a letter, listed apart, and the line's mask is not widened for it."""
+    from wenchuang.removal import verified
+    from wenchuang.removal.verified import read_back_windows
+
+    _, image = noisy_line()
+    target = read_back_windows(NOISY_LINE)[7]
+    reads = []
+
+    def reader(img, polygons):
+        reads.append(len(polygons))
+        if len(reads) == 1:  # the region's reading before
+            return [("HORIZON PARK", 0.99)]
+        return [("R", 0.9) if [tuple(p) for p in poly] == target else ("", 0.0) for poly in polygons]
+
+    monkeypatch.setattr(verified, "read_lines", reader)
+    _picture_evidence(monkeypatch)
+    region = polygon_mask(NOISY_LINE, 560, 140)
+    calls = []
+    done = erase_text(image, [(NOISY_LINE, region)], eraser=leaves_letter(calls, times=0))
+    entry = done.regions[0]
+    assert len(calls) == 1 and entry.retries == 1  # the first fill only: no widened refill
+    assert done.clean and not entry.remains and entry.leftovers == []
+    assert [d["read"] for d in entry.in_picture] == ["R"]
+    report = done.to_dict()
+    assert report["regions"][0]["read_as_text_in_picture"] == [{"read": "R", "score": 0.9}]
+    assert report["read_as_text_in_picture"][0]["region"] == 0 and report["remaining"] == []
+    # without the rule the same window is retried twice and reported as text left
+    monkeypatch.setattr(verified, "_picture_window", lambda *args: False)
+    reads.clear()
+    calls.clear()
+    again = erase_text(image, [(NOISY_LINE, region)], eraser=leaves_letter(calls, times=0))
+    assert again.regions[0].retries == 2 and len(calls) > 1 and not again.clean
+
+
+def test_a_real_leftover_of_the_line_colour_is_never_called_picture(monkeypatch):
+    """The false all-clear: the white "R" really stays, and the retry's segmentations point away from it
+    (grey strokes, a solid block); the window still holds the line's white, so it is retried and, as the
+    letter stays, reported as text left, not as the picture."""
+    from wenchuang.removal import verified
+
+    _, image = noisy_line()
+    _picture_evidence(monkeypatch)
+    region = polygon_mask(NOISY_LINE, 560, 140)
+    calls = []
+    done = erase_text(image, [(NOISY_LINE, region)], eraser=leaves_letter(calls, times=99))
+    entry = done.regions[0]
+    assert entry.retries == 2 and len(calls) == 3  # the first fill and two widened refills
+    assert entry.in_picture == [] and entry.leftovers and not done.clean
+    assert any("R" in r["read"].upper() for r in done.remaining)
+    # the white pixels are what keeps it: with the colour count disabled the letter would be called picture
+    monkeypatch.setattr(verified, "PICTURE_COLOUR_SHARE", 1e9)
+    calls.clear()
+    wrong = erase_text(image, [(NOISY_LINE, region)], eraser=leaves_letter(calls, times=99))
+    assert wrong.regions[0].in_picture and wrong.clean
+
+
+def test_the_strokes_faint_rim_at_a_picture_edge_is_taken(monkeypatch):
+    """Dark blue letters across a busy picture's edge (a white body against a brown tower): the blurred
+    local background mixes the two sides, so part of the letters' faint anti-aliased rim is missed. Judged
+    against each picture pixel near it (`_unexplained`), the rim needs the text's colour whichever side its
+    background is taken from: those pixels are taken, and nothing that is not text."""
+    from wenchuang.removal import strokes
+
+    rng = np.random.default_rng(1)
+    clean = np.zeros((140, 320, 3), np.float32)
+    clean[:, :160] = (235, 235, 230)
+    clean[:, 160:] = (120, 75, 45)
+    field = cv2.GaussianBlur(rng.normal(0, 1, (140, 320, 3)).astype(np.float32), (0, 0), 1.0)
+    clean = np.clip(clean + field / field.std() * 12, 0, 255).astype(np.uint8)
+    image = clean.copy()
+    cv2.putText(image, "HOME", (40, 95), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (30, 30, 170), 6, cv2.LINE_AA)
+    text = np.abs(image.astype(int) - clean.astype(int)).max(axis=2) > 0
+    region = polygon_mask([(25, 30), (300, 30), (300, 115), (25, 115)], 320, 140)
+    with_rim = segment(image, region).mask.astype(bool)
+    monkeypatch.setattr(strokes, "_unexplained", lambda crop, colour, grown, halo: np.zeros_like(grown))
+    without = segment(image, region).mask.astype(bool)
+    added = with_rim & ~without
+    assert not (without & ~with_rim).any()
+    assert added.sum() >= 10 and not (added & ~text).any()

@@ -55,6 +55,10 @@ OFF_LINE = 0.45  # a text pixel lies near the line background -> text colour (ti
 ALPHA_CORE, ALPHA_SOFT = 0.5, 0.02  # share of the text colour: strokes / anti-aliasing (above the noise)
 SOFT_NOISE, SOFT_REACH = 2.0, 0.04  # anti-aliasing: above SOFT_NOISE * noise, this far from the strokes
 LOCAL_NOISE_SIGMA = 0.06  # busy backgrounds: the noise around each pixel, Gaussian window (of the height)
+# busy backgrounds: the strokes' rim (`_unexplained`): a pixel touching the mask that no picture pixel near it
+# (RIM_GAP..RIM_RADIUS px from the mask) explains alone: under every such background, within RIM_TOL of the
+# line from it to the text's colour, it holds at least RIM_ALPHA of the text's colour
+RIM_RADIUS, RIM_GAP, RIM_TOL, RIM_ALPHA = 6, 3, 8.0, 0.2
 # a flat-coloured text (busy backgrounds, `_flat_core`): one colour inside its strokes, up to noise
 FLAT_TOL, FLAT_K = 10.0, 3.0  # within this RGB distance of that colour (or K times the pixels' spread around it)
 FLAT_MAX_TOL = 20.0  # ... a wider spread is no painted colour (a JPEG's, or a filled remnant's): not judged
@@ -259,7 +263,13 @@ def _refine(crop, strokes, halo, ring, surface, noise, short_side, colour, local
         share = (offset * towards_flat).sum(axis=2) / contrast_flat2
         soft &= share <= 1.0 + flat[2] / np.sqrt(contrast_flat2)
     grown = _reconstruct(core, soft | core, max(2, int(round(short_side * SOFT_REACH))))
+    if surface is None:
+        # the strokes' faint rim where the picture beside them has an edge (the rocket's white body against
+        # a brown tower): the blurred local background mixes the two sides and the edge counts as noise,
+        # so the anti-aliasing test above misses it; judged against each nearby picture pixel instead
+        grown = grown | _unexplained(crop, text, grown, halo)
     if flat is not None and closed.any():
+        # after the rim: beside a dropped picture shape its own blurred edge holds the text's colour too
         grown = _first_pixel_near(grown, core, closed)
     shaded = np.zeros_like(grown)
     # compression ringing and colour fringes: pixels off the local background (any direction) that
@@ -320,6 +330,40 @@ def _first_pixel_near(grown: np.ndarray, core: np.ndarray, closed: np.ndarray) -
     near = cv2.dilate(closed.astype(np.uint8), _disk(FLAT_EDGE)) > 0
     first = cv2.dilate(core.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     return grown & (~near | first)
+
+
+def _unexplained(crop: np.ndarray, text: np.ndarray, grown: np.ndarray, halo: np.ndarray) -> np.ndarray:
+    """The pixels touching `grown` (8-connected, inside `halo`) that hold some of the text's colour under
+    every picture background near them: each picture pixel `RIM_GAP` to `RIM_RADIUS` px from the mask is a
+    candidate background b, and a pixel p is explained by b with a share a of the text colour t when p lies
+    within `RIM_TOL` of b + a (t - b). A pixel is taken when every candidate that explains it needs
+    a >= `RIM_ALPHA` (and a candidate does). The picture explains its own pixels, texture included: fur or
+    brick beside the strokes has a pixel of its own colour nearby (a = 0); an anti-aliased rim needs the text's
+    colour whichever side of a picture edge its background is taken from."""
+    height, width = grown.shape
+    band = (cv2.dilate(grown.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~grown & halo
+    ys, xs = np.nonzero(band)
+    if not len(ys):
+        return band
+    picture = cv2.dilate(grown.astype(np.uint8), _disk(RIM_GAP - 1)) == 0
+    pixels = crop[ys, xs]
+    least = np.full(len(ys), np.inf, np.float32)
+    for dy in range(-RIM_RADIUS, RIM_RADIUS + 1):
+        for dx in range(-RIM_RADIUS, RIM_RADIUS + 1):
+            if dy * dy + dx * dx > RIM_RADIUS * RIM_RADIUS:
+                continue
+            yy, xx = ys + dy, xs + dx
+            inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+            yy, xx = np.clip(yy, 0, height - 1), np.clip(xx, 0, width - 1)
+            inside &= picture[yy, xx]
+            back = crop[yy, xx]
+            towards = text - back
+            share = np.clip(((pixels - back) * towards).sum(axis=1) / np.maximum((towards**2).sum(axis=1), 1.0), 0.0, 1.0)
+            explains = inside & (np.linalg.norm(pixels - back - share[:, None] * towards, axis=1) <= RIM_TOL)
+            least = np.where(explains, np.minimum(least, share), least)
+    taken = np.zeros_like(band)
+    taken[ys, xs] = np.isfinite(least) & (least >= RIM_ALPHA)
+    return taken
 
 
 def _flat_colour(pixels: np.ndarray, share: float = FLAT_SHARE) -> tuple[np.ndarray, float] | None:

@@ -12,6 +12,8 @@
    that window then stops reading (`_fill_checked`; up to `MAX_RETRIES` times). Where the line's first
    mask missed strokes (a light letter over a white cup, hardly different from it), the windows still
    read (every window when only the whole line is) are also segmented against their own local background in the original image (`_missed_strokes`).
+   A window in whose retry nothing of the line is found (`_picture_window`) is the picture read as a
+   letter: it widens nothing and is listed apart (`read_as_text_in_picture`), not as text left.
 4. The report lists every region (polygon, what was read before and after, the passes that touched
    it, how its mask was made) and every text still readable anywhere it looked.
 """
@@ -62,6 +64,11 @@ LOCAL_EXPLAINED = 0.8
 # a window's strokes segmented again in a retry are a leftover of the line only in the line's colour (within
 # this RGB distance of it): a brick wall's mortar, read as an "L" once the letters over it were filled, is not
 LEFTOVER_COLOUR = 40.0
+# a window still read in whose retry nothing of the line is found (its strokes segmented again are not in the
+# line's colour, its own-background strokes are none or solid shapes) is the picture read as a letter, but only
+# when the window also holds fewer than this many pixels within `LEFTOVER_COLOUR` of the line's colour (per
+# square line height): a leftover letter of the line's colour, however it segments, is never called picture
+PICTURE_COLOUR_SHARE = 0.002
 
 
 def resembles(read: str, original: str) -> bool:
@@ -85,6 +92,9 @@ class ErasedRegion:
     color: tuple[int, int, int] | None = None
     # windows along the line still read as its text after the fill: polygon, read, score
     leftovers: list[dict] = field(default_factory=list)
+    # windows whose reading is the picture read as a letter (`_picture_window`): polygon, read, score; they
+    # neither widen the line's mask nor count as text left
+    in_picture: list[dict] = field(default_factory=list)
 
     @property
     def line_remains(self) -> bool:
@@ -123,6 +133,7 @@ class ErasedRegion:
             # what the windows still read (their polygons are in the report's `remaining`, where the
             # result's polygons are rescaled with the image)
             "leftovers": [{"read": d["read"], "score": d["score"]} for d in self.leftovers],
+            "read_as_text_in_picture": [{"read": d["read"], "score": d["score"]} for d in self.in_picture],
             "text_remains": self.remains,
         }
 
@@ -157,6 +168,12 @@ class Erasure:
             "passes": self.passes,
             "not_text": [c.to_dict() for c in self.rejected],
             "remaining": self.remaining,
+            # windows along an erased line where the picture left after the fill reads as one of its
+            # letters (a brick wall's mortar as an "L"): no stroke of the line's colour was found there
+            "read_as_text_in_picture": [
+                {**_left(d["polygon"], d["read"], d["score"], index)}
+                for index, r in enumerate(self.regions) for d in r.in_picture
+            ],
             "clean": self.clean,
         }
 
@@ -293,10 +310,19 @@ def erase_text(
             t1 = time.perf_counter()
             found = []  # (window, the line's first reading, the window's strokes segmented again)
             for entry, _ in still:
+                picture = []
                 for d in entry.leftovers:
-                    again = segment(current, polygon_mask(d["polygon"], width, height), widen=WIDEN_STEP * (retry - 1))
+                    window = polygon_mask(d["polygon"], width, height)
+                    again = segment(current, window, widen=WIDEN_STEP * (retry - 1))
                     if again.mask.any() and _line_colour(again.color, entry.color):
                         found.append((d["polygon"], entry.read_before, again.mask))
+                    elif _picture_window(image, current, window, entry, strokes_of.get(id(entry), (union, union))[1]):
+                        picture.append(d)
+                if picture:
+                    # the picture read as a letter: listed apart, and it widens nothing
+                    entry.in_picture.extend(picture)
+                    entry.leftovers = [d for d in entry.leftovers if all(d is not p for p in picture)]
+            still = [(e, m) for e, m in still if e.remains]
             if found:
                 current, kept = _fill_checked(current, found, eraser or inpaint)
                 union |= kept
@@ -310,6 +336,8 @@ def erase_text(
                 current = (eraser or inpaint)(current, local)
                 union |= local
             timings["erase"] += time.perf_counter() - t1
+            if not still:
+                continue
             erase(still, passes, widen=WIDEN_STEP * retry, band_first=True)
             _read_after(current, [e for e, _ in still])
         for index, entry in enumerate(done):
@@ -367,15 +395,44 @@ def _missed_strokes(image: np.ndarray, entry: ErasedRegion, first: np.ndarray) -
     near = cv2.dilate(first, _disk(2))
     found = np.zeros((height, width), np.uint8)
     for window in windows:
-        strokes = local_strokes(image, polygon_mask(window, width, height), line)
-        total = int(strokes.sum())
-        if not total or (strokes & near).sum() >= LOCAL_EXPLAINED * total:
-            continue
-        # strokes, not solid shapes: the test a detection must pass (`detect.MAX_BLOB`), on the window
-        opened = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, _disk(max(2, int(round(line / 6)))))
-        if opened.sum() <= MAX_BLOB * total:
+        verdict, strokes = _window_strokes(image, polygon_mask(window, width, height), line, near)
+        if verdict == "strokes":
             found |= strokes
     return found
+
+
+def _window_strokes(image: np.ndarray, window: np.ndarray, line: float, near: np.ndarray) -> tuple[str, np.ndarray]:
+    """What a window's own-background segmentation (`local_strokes`, in the original image) finds, and its
+    verdict: "none" (nothing), "explained" (the line's first mask, `near`, holds `LOCAL_EXPLAINED` of it:
+    the strokes were found there), "solid" (solid shapes, not strokes: more than `detect.MAX_BLOB` of it
+    survives an opening by a disk a sixth of the line's height, the test a detection must pass; bricks
+    and mortar blocks) or "strokes" (strokes the first mask missed)."""
+    strokes = local_strokes(image, window, line)
+    total = int(strokes.sum())
+    if not total:
+        return "none", strokes
+    if (strokes & near).sum() >= LOCAL_EXPLAINED * total:
+        return "explained", strokes
+    opened = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, _disk(max(2, int(round(line / 6)))))
+    return ("strokes" if opened.sum() <= MAX_BLOB * total else "solid"), strokes
+
+
+def _picture_window(image: np.ndarray, current: np.ndarray, window: np.ndarray, entry: ErasedRegion, first: np.ndarray) -> bool:
+    """A window still read whose reading is the picture, not the line: called only when its strokes
+    segmented again on the current image are not in the line's colour; it also holds almost no pixel of
+    the line's colour (fewer than `PICTURE_COLOUR_SHARE` per square line height, within `LEFTOVER_COLOUR`)
+    and its own-background segmentation in the original image finds nothing or solid shapes (not strokes
+    the first mask missed, nor the line's strokes the first mask holds). Without the line's colour known
+    nothing is called picture."""
+    if entry.color is None:
+        return False
+    line = min(quad_size(polygon_quad(entry.polygon)))
+    inside = window.astype(bool)
+    distance = np.linalg.norm(current[inside].astype(np.float64) - np.asarray(entry.color, np.float64), axis=1)
+    if int((distance <= LEFTOVER_COLOUR).sum()) >= max(1.0, PICTURE_COLOUR_SHARE * line * line):
+        return False
+    verdict, _ = _window_strokes(image, window, line, cv2.dilate(first, _disk(2)))
+    return verdict in ("none", "solid")
 
 
 def _overlapping(mask: np.ndarray, masks: list[np.ndarray]) -> int | None:
@@ -396,9 +453,18 @@ def _read_after(image: np.ndarray, entries: list[ErasedRegion]) -> None:
     for entry, (text, score), ws in zip(entries, lines, windows):
         entry.read_after, entry.score_after = text, float(score)
         entry.leftovers = []
+        picture, entry.in_picture = {_key(d["polygon"]) for d in entry.in_picture}, []
         for window, (read, conf) in zip(ws, rest):
-            if left_over(read, conf, entry.read_before):
-                entry.leftovers.append({k: v for k, v in _left(window, read, conf, None).items() if k != "region"})
+            if not left_over(read, conf, entry.read_before):
+                continue
+            found = {k: v for k, v in _left(window, read, conf, None).items() if k != "region"}
+            # a window judged the picture read as a letter in an earlier retry stays apart while it reads
+            (entry.in_picture if _key(found["polygon"]) in picture else entry.leftovers).append(found)
+
+
+def _key(polygon) -> tuple:
+    """A window's polygon as a hashable key (rounded as the report rounds it)."""
+    return tuple(round(float(v), 1) for point in polygon for v in point)
 
 
 def left_over(read: str, score: float, original: str) -> bool:

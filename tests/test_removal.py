@@ -747,17 +747,23 @@ def test_strokes_segmented_again_are_kept_only_where_the_window_stops_reading(mo
     assert np.array_equal(done.image[decoy.astype(bool)], image[decoy.astype(bool)])
 
 
+def white_sale_over(shape: np.ndarray, colour) -> tuple[np.ndarray, np.ndarray]:
+    """White "SALE" over a busy dark texture, drawn over `shape` (an anti-aliased uint8 layer) painted in
+    `colour`: (image, the letters' uint8 layer)."""
+    texture, text = white_sale_over_texture()
+    image = texture.astype(np.uint8)
+    for layer, paint in ((shape, colour), (text, (245, 245, 245))):
+        alpha = layer[..., None].astype(np.float32) / 255
+        image = (image * (1 - alpha) + np.float32(paint) * alpha + 0.5).astype(np.uint8)
+    return image, text
+
+
 def white_text_with_a_strap():
     """White "SALE" over a busy dark texture, crossed by a light grey strap (the astronaut's ring and
     strap touching "HERITAGE 1905"): (image, letters, strap pixels away from the letters)."""
-    rng = np.random.default_rng(1)
-    image = np.clip(gradient().astype(np.float32) - 120 + rng.normal(0, 14, (256, 320, 3)), 0, 255).astype(np.uint8)
-    text, strap = np.zeros((256, 320), np.uint8), np.zeros((256, 320), np.uint8)
-    cv2.putText(text, "SALE", (50, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 4, cv2.LINE_AA)
+    strap = np.zeros((256, 320), np.uint8)
     cv2.line(strap, (40, 62), (230, 80), 255, 7, cv2.LINE_AA)
-    for layer, colour in ((strap, (200, 200, 210)), (text, (245, 245, 245))):
-        alpha = layer[..., None].astype(np.float32) / 255
-        image = (image * (1 - alpha) + np.float32(colour) * alpha + 0.5).astype(np.uint8)
+    image, text = white_sale_over(strap, (200, 200, 210))
     far = (strap > 128) & (cv2.dilate(text, np.ones((5, 5), np.uint8)) == 0) & (polygon_mask(BOX, 320, 256) > 0)
     return image, text > 0, far
 
@@ -860,14 +866,9 @@ def test_a_thin_picture_shape_with_none_of_the_text_colour_is_not_the_text():
     an inside the flat test could judge, holds none of it and is left in the picture."""
     from wenchuang.removal import strokes
 
-    rng = np.random.default_rng(1)
-    image = np.clip(gradient().astype(np.float32) - 120 + rng.normal(0, 14, (256, 320, 3)), 0, 255).astype(np.uint8)
-    text, edge = np.zeros((256, 320), np.uint8), np.zeros((256, 320), np.uint8)
-    cv2.putText(text, "SALE", (50, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 4, cv2.LINE_AA)
+    edge = np.zeros((256, 320), np.uint8)
     cv2.line(edge, (120, 30), (128, 108), 255, 1, cv2.LINE_AA)
-    for layer, colour in ((edge, (190, 185, 200)), (text, (245, 245, 245))):
-        alpha = layer[..., None].astype(np.float32) / 255
-        image = (image * (1 - alpha) + np.float32(colour) * alpha + 0.5).astype(np.uint8)
+    image, text = white_sale_over(edge, (190, 185, 200))
     box = polygon_mask(BOX, 320, 256) > 0
     letters = text > 0
     far = (edge > 128) & (cv2.dilate(text, np.ones((7, 7), np.uint8)) == 0) & box

@@ -61,3 +61,39 @@ def test_small_text_is_erased_where_it_is():
     draw_line(image, "文创设计", box, None, TextStyle((20, 20, 30)))
     erasure, scale = erase_text_at_scale(image, [(box, np.zeros(image.shape[:2], np.uint8))])
     assert scale == 1.0 and erasure.regions[0].polygon == box
+
+
+def test_a_picture_of_the_measured_size_is_erased_as_it_is_without_measuring(monkeypatch):
+    """Up to MEASURED_SIDE nothing is reduced, so no detection is spent measuring the boxes."""
+    import wenchuang.removal.scale as scale
+
+    def no_detector():
+        raise AssertionError("the boxes of a small picture are measured")
+
+    monkeypatch.setattr(scale, "get_detector", no_detector)
+    image = np.full((scale.MEASURED_SIDE, scale.MEASURED_SIDE, 3), 200, np.uint8)
+    erasure, factor = erase_text_at_scale(image, [], find_all=True)
+    assert factor == 1.0 and erasure.regions == [] and np.array_equal(erasure.image, image)
+
+
+def test_every_reported_polygon_comes_back_at_the_original_size(monkeypatch):
+    """Regions, their leftovers and the windows read as text in the picture are scaled back."""
+    import wenchuang.removal.scale as scale
+    from wenchuang.removal.verified import ErasedRegion, Erasure
+
+    def fake_erase(image, regions, **_):
+        (polygon, _mask), = regions
+        window = [(x, y) for x, y in polygon]
+        region = ErasedRegion(polygon=list(polygon), source="request", leftovers=[{"polygon": window, "read": "A", "score": 0.9}])
+        region.in_picture = [{"polygon": window, "read": "L", "score": 0.7}]
+        mask = np.zeros(image.shape[:2], np.uint8)
+        return Erasure(image.copy(), mask, [region], [], [{"polygon": window, "read": "A", "score": 0.9, "region": 0}], 1, {})
+
+    monkeypatch.setattr(scale, "erase_text", fake_erase)
+    image = np.full((1600, 1600, 3), 200, np.uint8)
+    box = [(200.0, 400.0), (1400.0, 400.0), (1400.0, 800.0), (200.0, 800.0)]  # 400 px tall: worked at 1/4
+    erasure, factor = erase_text_at_scale(image, [(box, np.zeros((1600, 1600), np.uint8))])
+    assert factor == pytest.approx(0.25)
+    (region,) = erasure.regions
+    for polygon in (region.polygon, region.leftovers[0]["polygon"], region.in_picture[0]["polygon"], erasure.remaining[0]["polygon"]):
+        assert np.allclose(polygon, box), polygon

@@ -284,7 +284,7 @@ class WorkingCopy:
         sx, sy = ow / ww, oh / wh
         removal = result.extra.get("removal")
         removal = removal if isinstance(removal, dict) else {}
-        for entries in (result.extra.get("lines"), *(removal.get(k) for k in ("regions", "remaining", "not_text"))):
+        for entries in (result.extra.get("lines"), *(removal.get(k) for k in ("regions", "remaining", "not_text", "read_as_text_in_picture"))):
             for entry in entries if isinstance(entries, list) else []:
                 if isinstance(entry, dict) and entry.get("polygon") is not None:
                     entry["polygon"] = [list(p) for p in scale_polygon(entry["polygon"], sx, sy)]

@@ -251,3 +251,17 @@ def test_restore_scales_every_reported_polygon_back_to_the_original():
     assert restored.extra["removal"]["regions"][0]["polygon"] == want
     assert restored.extra["removal"]["remaining"][0]["polygon"] == want
     assert restored.images[0].shape[:2] == (400, 800)
+
+
+def test_restore_scales_the_windows_read_as_text_in_the_picture_back():
+    from wenchuang.images import reduce_request
+    from wenchuang.request import DesignRequest, DesignResult
+
+    image = np.full((400, 800, 3), 200, np.uint8)
+    work = reduce_request(DesignRequest(mode="edit", prompt="", image=image, remove_all_text=True), max_pixels=200 * 100)
+    box = [[25.0, 25.0], [75.0, 25.0], [75.0, 50.0], [25.0, 50.0]]
+    extra = {"removal": {"regions": [], "remaining": [], "not_text": [], "read_as_text_in_picture": [{"polygon": box}]}}
+    result = DesignResult(images=[work.request.image.copy()], seeds=[0], engine="classic", extra=extra, request=work.request)
+    restored = work.restore(result)
+    want = [[100.0, 100.0], [300.0, 100.0], [300.0, 200.0], [100.0, 200.0]]
+    assert restored.extra["removal"]["read_as_text_in_picture"][0]["polygon"] == want

@@ -74,6 +74,11 @@ def quad_size(quad: np.ndarray) -> tuple[int, int]:
     return max(1, int(round(width))), max(1, int(round(height)))
 
 
+def line_height(polygon: Polygon) -> float:
+    """The short side of the polygon's quad: a horizontal line's height, a vertical line's width."""
+    return float(min(quad_size(polygon_quad(polygon))))
+
+
 def rectify_crop(image_rgb: np.ndarray, polygon: Polygon, *, rotate_vertical: bool = True) -> np.ndarray:
     """Warp the polygon's quad (its min-area rectangle when it has more than 4 points) to an upright
     crop. A crop at least 1.5x taller than wide holds vertical text and is turned 90° counter-clockwise

@@ -7,9 +7,11 @@ lines upscaled 8x: text left readable) and slow (almost 6 minutes for a 4000 x 4
 about 2 s). `erase_text_at_scale` measures the text boxes (the regions given, and with `find_all`
 what the detector finds), and when the tallest is taller than `MAX_BOX` works on a copy reduced until
 it is `MAX_BOX` tall, never making the shortest shorter than `MIN_BOX` (small text beside large text
-keeps being found). The erased copy is pasted back into the original with `images.paste_back` (every
-pixel the removal did not change stays exactly the original's), the mask is enlarged and every polygon
-of the report scaled back, so callers see one `Erasure` at the original's size.
+keeps being found). A picture no longer than `MEASURED_SIDE` (the sizes the rules were measured at) is
+erased as it is, so the detection that measures the boxes for "remove all text" (the erasure's own runs
+again) is paid only on larger pictures. The erased copy is pasted back into the original with
+`images.paste_back` (every pixel the removal did not change stays exactly the original's), the mask is
+enlarged and every polygon of the report scaled back, so callers see one `Erasure` at the original's size.
 """
 
 from __future__ import annotations
@@ -22,17 +24,13 @@ import numpy as np
 from wenchuang.images import paste_back, resize_image
 from wenchuang.layout.polygons import scale_polygon
 from wenchuang.ocr import get_detector
-from wenchuang.ocr.reader import polygon_quad, quad_size
+from wenchuang.ocr.reader import line_height
 from wenchuang.removal.verified import Erasure, erase_text
 
 MAX_BOX = 100  # px: a text box taller than this (its short side) is erased on a reduced copy ...
 MIN_BOX = 40  # ... but never so reduced that the shortest box gets shorter than this
 MIN_REDUCTION = 0.9  # a scale above this is not worth a copy: the removal runs on the original
-
-
-def box_height(polygon) -> float:
-    """The short side of a polygon's quad: the height of a horizontal line's box, the width of a vertical one."""
-    return float(min(quad_size(polygon_quad(polygon))))
+MEASURED_SIDE = 640  # px: a picture no longer than this is erased as it is (the benchmark's pictures, 384-640 px)
 
 
 def working_scale(heights: list[float]) -> float:
@@ -50,9 +48,11 @@ def erase_text_at_scale(
 ) -> tuple[Erasure, float]:
     """`erase_text` (same arguments), run on a reduced copy when the text is large (`working_scale`);
     the erasure at the original's size and the scale it was worked at (1.0: on the original)."""
-    heights = [box_height(polygon) for polygon, _ in regions]
+    if max(image.shape[:2]) <= MEASURED_SIDE:
+        return erase_text(image, list(regions), find_all=find_all, eraser=eraser), 1.0
+    heights = [line_height(polygon) for polygon, _ in regions]
     if find_all:
-        heights += [box_height(box) for box in get_detector().detect_boxes(image)]
+        heights += [line_height(box) for box in get_detector().detect_boxes(image)]
     scale = working_scale(heights)
     if scale >= 1.0:
         return erase_text(image, list(regions), find_all=find_all, eraser=eraser), 1.0
@@ -79,7 +79,12 @@ def erase_text_at_scale(
         image=paste_back(image, small, erasure.image),
         mask=cv2.resize(erasure.mask, (width, height), interpolation=cv2.INTER_NEAREST),
         regions=[
-            dataclasses.replace(r, polygon=back(r.polygon), leftovers=[back_entry(d) for d in r.leftovers])
+            dataclasses.replace(
+                r,
+                polygon=back(r.polygon),
+                leftovers=[back_entry(d) for d in r.leftovers],
+                in_picture=[back_entry(d) for d in r.in_picture],
+            )
             for r in erasure.regions
         ],
         rejected=[dataclasses.replace(c, polygon=back(c.polygon), strokes=None, region=None) for c in erasure.rejected],

@@ -28,7 +28,7 @@ import numpy as np
 
 from wenchuang.layout.polygons import polygon_mask
 from wenchuang.ocr import normalize_text, read_lines
-from wenchuang.ocr.reader import polygon_quad, quad_size
+from wenchuang.ocr.reader import line_height, polygon_quad, quad_size
 from wenchuang.removal.core import Eraser, remove_text
 from wenchuang.removal.detect import (
     MAX_BLOB,
@@ -171,7 +171,7 @@ class Erasure:
             # windows along an erased line where the picture left after the fill reads as one of its
             # letters (a brick wall's mortar as an "L"): no stroke of the line's colour was found there
             "read_as_text_in_picture": [
-                {**_left(d["polygon"], d["read"], d["score"], index)}
+                _left(d["polygon"], d["read"], d["score"], index)
                 for index, r in enumerate(self.regions) for d in r.in_picture
             ],
             "clean": self.clean,
@@ -387,7 +387,7 @@ def _missed_strokes(image: np.ndarray, entry: ErasedRegion, first: np.ndarray) -
     the first mask explains under `LOCAL_EXPLAINED` of it (elsewhere the strokes were found and what
     the local test adds is the picture: a launch tower's lattice next to letters already erased)."""
     height, width = image.shape[:2]
-    line = min(quad_size(polygon_quad(entry.polygon)))
+    line = line_height(entry.polygon)
     if entry.leftovers:
         windows = [d["polygon"] for d in entry.leftovers]
     else:
@@ -426,7 +426,7 @@ def _picture_window(image: np.ndarray, current: np.ndarray, window: np.ndarray, 
     nothing is called picture."""
     if entry.color is None:
         return False
-    line = min(quad_size(polygon_quad(entry.polygon)))
+    line = line_height(entry.polygon)
     inside = window.astype(bool)
     distance = np.linalg.norm(current[inside].astype(np.float64) - np.asarray(entry.color, np.float64), axis=1)
     if int((distance <= LEFTOVER_COLOUR).sum()) >= max(1.0, PICTURE_COLOUR_SHARE * line * line):
@@ -482,7 +482,7 @@ def left_over(read: str, score: float, original: str) -> bool:
 
 def extend_line(polygon, by: float) -> list[tuple[float, float]]:
     """The polygon's quad lengthened at both ends by `by` line heights (its short side), along the line."""
-    thick = min(quad_size(polygon_quad(polygon)))
+    thick = line_height(polygon)
     return lengthen(polygon, by * thick, by * thick)
 
 

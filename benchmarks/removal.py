@@ -231,6 +231,8 @@ def main(argv=None) -> int:
         help="run only the cases (and text-free photos) whose name contains one of these (for iterating)",
     )
     args = parser.parse_args(argv)
+    if not 0.1 <= args.scale <= 8:
+        parser.error(f"--scale must be between 0.1 and 8, got {args.scale}")
     chosen = lambda name: not args.cases or any(part in name for part in args.cases)  # noqa: E731
     try:
         import skimage  # noqa: F401

@@ -8,8 +8,16 @@ import pytest
 
 from wenchuang.engines.classic import TextStyle, draw_line
 from wenchuang.ocr import read_lines
+from wenchuang.ocr.reader import line_height
 from wenchuang.removal.detect import is_readable
-from wenchuang.removal.scale import MAX_BOX, MIN_BOX, erase_text_at_scale, working_scale
+from wenchuang.removal.scale import (
+    MAX_BOX,
+    MIN_BOX,
+    SHARP_EDGE,
+    edge_width,
+    erase_text_at_scale,
+    working_scale,
+)
 
 
 @pytest.mark.parametrize(
@@ -24,6 +32,41 @@ from wenchuang.removal.scale import MAX_BOX, MIN_BOX, erase_text_at_scale, worki
 )
 def test_working_scale(heights, expected):
     assert working_scale(heights) == pytest.approx(expected)
+    assert working_scale(heights, SHARP_EDGE) == pytest.approx(expected)  # sharp edges change nothing
+
+
+def test_soft_edges_are_brought_back_to_sharp_ones_but_not_below_min_box():
+    soft = 1.0 + 2 * (SHARP_EDGE - 1.0)  # rendered text enlarged 2x measures this (1 px is the gradient's own)
+    assert working_scale([100.0, 90.0], soft) == pytest.approx(0.5)  # boxes up to MAX_BOX: the edges decide
+    assert working_scale([300.0, 120.0], soft) == pytest.approx(MAX_BOX / 300.0)  # the smaller scale wins
+    assert working_scale([90.0, 60.0], soft) == pytest.approx(MIN_BOX / 60.0)  # the shortest keeps MIN_BOX
+    assert working_scale([90.0], SHARP_EDGE + 0.1) == 1.0  # under 10 % less: not worth a copy
+
+
+def _sign(scale: float) -> tuple[np.ndarray, list]:
+    """A dark line rendered on a light gradient at 512 px, then enlarged `scale` times (bicubic)."""
+    ys, xs = np.mgrid[0:512, 0:512].astype(np.float32) / 512
+    image = np.stack([230 - 30 * ys, 225 - 20 * xs, 200 - 10 * ys], axis=-1).astype(np.uint8)
+    box = [(60, 200), (400, 200), (400, 250), (60, 250)]
+    draw_line(image, "Museum 文创", box, None, TextStyle((40, 30, 30)))
+    if scale != 1:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    return image, [[(x * scale, y * scale) for x, y in box]]
+
+
+def test_edge_width_measures_how_soft_the_text_is():
+    sharp = edge_width(*_sign(1))
+    assert abs(sharp - SHARP_EDGE) < 0.4, sharp
+    for scale in (2, 3):
+        soft = edge_width(*_sign(scale))
+        # the soft part grows with the enlargement: about `scale` times the sharp text's (beyond the 1 px
+        # the gradient adds), so the working scale brings it back near 1 / scale
+        assert abs((soft - 1.0) / (sharp - 1.0) - scale) < 0.5 * scale, (scale, soft)
+        image, box = _sign(scale)
+        assert abs(working_scale([line_height(box[0])], soft) * scale - 1) < 0.3
+    flat = np.full((300, 300, 3), 128, np.uint8)
+    assert edge_width(flat, [[(10, 10), (200, 10), (200, 80), (10, 80)]]) is None  # no edge to measure
+    assert edge_width(flat, []) is None
 
 
 def test_large_text_is_erased_on_a_reduced_copy_and_pasted_back():

@@ -16,6 +16,7 @@ from wenchuang.removal.scale import (
     SHARP_EDGE,
     edge_width,
     erase_text_at_scale,
+    split_scale,
     working_scale,
 )
 
@@ -41,6 +42,42 @@ def test_soft_edges_are_brought_back_to_sharp_ones_but_not_below_min_box():
     assert working_scale([300.0, 120.0], soft) == pytest.approx(MAX_BOX / 300.0)  # the smaller scale wins
     assert working_scale([90.0, 60.0], soft) == pytest.approx(MIN_BOX / 60.0)  # the shortest keeps MIN_BOX
     assert working_scale([90.0], SHARP_EDGE + 0.1) == 1.0  # under 10 % less: not worth a copy
+
+
+@pytest.mark.parametrize(
+    ("heights", "edge", "expected"),
+    [
+        ([400.0, 60.0], None, MAX_BOX / 400.0),  # the 60 px line would be 15 px: erased apart, at full size
+        ([400.0, 80.0], None, 1.0),  # 20 px is still found: one scale for both (MIN_BOX keeps it at 40)
+        ([225.0, 32.0, 191.0], 5.1, (SHARP_EDGE - 1.0) / 4.1),  # soft large lines, a 32 px name tag
+        ([400.0, 300.0], None, 1.0),  # one scale suits both: no second pass
+        ([60.0, 30.0], None, 1.0),  # nothing worth reducing
+        ([], None, 1.0),
+    ],
+)
+def test_split_scale(heights, edge, expected):
+    assert split_scale(heights, edge) == pytest.approx(expected)
+
+
+def test_small_text_beside_large_text_does_not_keep_the_large_text_at_full_size():
+    """Chelsea enlarged 3x: a 180 px line over the face and a 30 px line at the bottom. One scale for
+    both would be the small line's (MIN_BOX), which leaves the large line at almost full size."""
+    data = pytest.importorskip("skimage.data", reason="scikit-image (the dev extra) provides the photograph")
+    image = cv2.resize(data.chelsea(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    large = [(135, 558), (1217, 558), (1217, 774), (135, 774)]
+    small = [(300, 840), (700, 840), (700, 880), (300, 880)]
+    draw_line(image, "文创 2025", large, None, TextStyle((250, 245, 230)), size=180)
+    draw_line(image, "Museum Shop", small, None, TextStyle((250, 245, 230)), size=30)
+    assert all(is_readable(*reading) for reading in read_lines(image, [large, small]))
+
+    erasure, scale = erase_text_at_scale(image, [], find_all=True)
+
+    assert scale < 0.6  # the large line was erased on a reduced copy ...
+    assert erasure.clean and not any(is_readable(*reading) for reading in read_lines(erasure.image, [large, small]))
+    # ... and the small one at full size, by the second pass: both are reported, at the original's size
+    tops = sorted(min(p[1] for p in region.polygon) for region in erasure.regions)
+    assert len(tops) >= 2 and 480 < tops[0] < 650 and 800 < tops[-1] < 860, tops
+    assert erasure.mask[850:870, 320:680].any() and erasure.mask[600:700, 200:1100].any()
 
 
 def _sign(scale: float) -> tuple[np.ndarray, list]:

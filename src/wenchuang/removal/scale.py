@@ -11,7 +11,10 @@ keeps being found). The text's sharpness counts too: the rules' pixel counts (a 
 first edge pixel) assume edges as sharp as rendered text's, and a picture whose text edges are soft
 (an enlarged picture, most phone photos at full size) is reduced until they are that sharp again
 (`edge_width`: the benchmark's scenes enlarged 2x came back at 2x the sharp width and were erased
-at full size, "HERITAGE 1905" 10.6 dB below the exact-mask baseline). A picture no longer than `MEASURED_SIDE` (the sizes the rules were measured at) is
+at full size, "HERITAGE 1905" 10.6 dB below the exact-mask baseline). For "remove all text", a box that
+would be tiny at the large text's scale (a name tag beside a headline) no longer keeps the whole picture
+at full size: the large text is erased reduced, then a second pass at full size erases what is still
+found (`split_scale`). A picture no longer than `MEASURED_SIDE` (the sizes the rules were measured at) is
 erased as it is, so the detection that measures the boxes for "remove all text" (the erasure's own runs
 again) is paid only on larger pictures. The erased copy is pasted back into the original with
 `images.paste_back` (every pixel the removal did not change stays exactly the original's), the mask is
@@ -34,6 +37,7 @@ from wenchuang.removal.verified import Erasure, erase_text
 MAX_BOX = 100  # px: a text box taller than this (its short side) is erased on a reduced copy ...
 MIN_BOX = 40  # ... but never so reduced that the shortest box gets shorter than this
 MIN_REDUCTION = 0.9  # a scale above this is not worth a copy: the removal runs on the original
+SPLIT_BOX = 20  # px: a box this short at the large text's scale may not be found there: erased apart, at full size
 MEASURED_SIDE = 640  # px: a picture no longer than this is erased as it is (the benchmark's pictures, 384-640 px)
 SHARP_EDGE = 2.05  # px: `edge_width` of rendered text (the benchmark's 512² scenes: 1.9-2.4, median 2.05)
 SOBEL_WIDTH = 1.0  # px of that width that the measuring gradient adds (measured: enlarged 2x 3.0, 3x 4.0)
@@ -67,6 +71,14 @@ def edge_width(image: np.ndarray, boxes) -> float | None:
     return min(widths) if widths else None
 
 
+def _free_scale(heights: list[float], edge: float | None) -> float:
+    """The scale that brings the tallest box to `MAX_BOX` and soft edges to `SHARP_EDGE` (at most 1)."""
+    scale = min(1.0, MAX_BOX / max(heights))
+    if edge is not None and edge > SHARP_EDGE:
+        scale = min(scale, (SHARP_EDGE - SOBEL_WIDTH) / (edge - SOBEL_WIDTH))
+    return scale
+
+
 def working_scale(heights: list[float], edge: float | None = None) -> float:
     """The scale to erase text boxes this tall at (short sides in pixels) whose edges are `edge` px
     soft (`edge_width`; None: not measured): 1, or smaller so that the tallest is `MAX_BOX` and soft
@@ -74,27 +86,72 @@ def working_scale(heights: list[float], edge: float | None = None) -> float:
     heights = [h for h in heights if h > 0]
     if not heights:
         return 1.0
-    scale = min(1.0, MAX_BOX / max(heights))
-    if edge is not None and edge > SHARP_EDGE:
-        scale = min(scale, (SHARP_EDGE - SOBEL_WIDTH) / (edge - SOBEL_WIDTH))
-    scale = max(scale, MIN_BOX / min(heights))
+    scale = max(_free_scale(heights, edge), MIN_BOX / min(heights))
     return 1.0 if scale > MIN_REDUCTION else scale
+
+
+def split_scale(heights: list[float], edge: float | None = None) -> float:
+    """For "remove all text" when small text is found beside large text: the scale to erase the large
+    boxes at (the small ones, which would be under `SPLIT_BOX` there, are left to a second pass at full
+    size); 1.0 when one scale suits every box (`working_scale`) or nothing is worth reducing."""
+    heights = [h for h in heights if h > 0]
+    if not heights:
+        return 1.0
+    free = _free_scale(heights, edge)
+    large = [h for h in heights if h * free >= SPLIT_BOX]
+    if not large or len(large) == len(heights):
+        return 1.0
+    scale = working_scale(large, edge)
+    return scale if scale < working_scale(heights, edge) else 1.0
 
 
 def erase_text_at_scale(
     image: np.ndarray, regions: list[tuple[list, np.ndarray]] = (), *, find_all: bool = False, eraser=None
 ) -> tuple[Erasure, float]:
     """`erase_text` (same arguments), run on a reduced copy when the text is large (`working_scale`);
-    the erasure at the original's size and the scale it was worked at (1.0: on the original)."""
+    the erasure at the original's size and the scale it was worked at (1.0: on the original).
+
+    With `find_all` and no regions given, small text found beside large text does not keep the large
+    text at full size (`split_scale`): the large text is erased on the reduced copy, then what is still
+    found is erased at full size, and the two erasures are reported as one."""
     if max(image.shape[:2]) <= MEASURED_SIDE:
         return erase_text(image, list(regions), find_all=find_all, eraser=eraser), 1.0
     boxes = [polygon for polygon, _ in regions]
     if find_all:
         boxes += list(get_detector().detect_boxes(image))
-    scale = working_scale([line_height(box) for box in boxes], edge_width(image, boxes))
+    heights, edge = [line_height(box) for box in boxes], edge_width(image, boxes)
+    scale = working_scale(heights, edge)
+    split = split_scale(heights, edge) if find_all and not regions else 1.0
+    if split < 1.0:
+        large = _erase_reduced(image, [], split, find_all=True, eraser=eraser)
+        return _joined(large, erase_text(large.image, [], find_all=True, eraser=eraser)), split
     if scale >= 1.0:
         return erase_text(image, list(regions), find_all=find_all, eraser=eraser), 1.0
+    return _erase_reduced(image, regions, scale, find_all=find_all, eraser=eraser), scale
 
+
+def _joined(first: Erasure, second: Erasure) -> Erasure:
+    """Two erasures one after the other (`second` made on `first.image`) as one: its image, both masks,
+    both passes' regions and rejections, and what is still readable after the second."""
+    offset = len(first.regions)
+    timings = dict(first.timings)
+    for key, value in second.timings.items():
+        timings[key] = timings.get(key, 0.0) + value
+    return Erasure(
+        image=second.image,
+        mask=np.maximum(first.mask, second.mask),
+        regions=[*first.regions, *second.regions],
+        rejected=[*first.rejected, *second.rejected],
+        remaining=[
+            {**d, "region": None if d.get("region") is None else d["region"] + offset} for d in second.remaining
+        ],
+        passes=first.passes + second.passes,
+        timings=timings,
+    )
+
+
+def _erase_reduced(image, regions, scale: float, *, find_all: bool, eraser) -> Erasure:
+    """`erase_text` on a copy reduced by `scale`, pasted back and reported at the original's size."""
     height, width = image.shape[:2]
     small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
     sx, sy = small_w / width, small_h / height
@@ -128,4 +185,4 @@ def erase_text_at_scale(
         rejected=[dataclasses.replace(c, polygon=back(c.polygon), strokes=None, region=None) for c in erasure.rejected],
         remaining=[back_entry(d) for d in erasure.remaining],
     )
-    return full, scale
+    return full

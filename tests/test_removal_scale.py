@@ -177,3 +177,29 @@ def test_every_reported_polygon_comes_back_at_the_original_size(monkeypatch):
     (region,) = erasure.regions
     for polygon in (region.polygon, region.leftovers[0]["polygon"], region.in_picture[0]["polygon"], erasure.remaining[0]["polygon"]):
         assert np.allclose(polygon, box), polygon
+
+
+def test_two_passes_report_what_is_left_at_the_end():
+    """A region of the first pass that read as text is read again once the second pass is done: text the
+    second pass erased is not reported, text still there is (with the first pass's region number)."""
+    from wenchuang.removal.scale import _joined
+    from wenchuang.removal.verified import Erasure, ErasedRegion
+
+    final = np.full((300, 900, 3), 200, np.uint8)
+    still_there = [(500, 180), (860, 180), (860, 250), (500, 250)]
+    draw_line(final, "Museum", still_there, None, TextStyle((20, 20, 20)))
+    erased_later = [(40, 40), (420, 40), (420, 110), (40, 110)]  # blank in the final image
+
+    def region(polygon, read):
+        return ErasedRegion(polygon=polygon, source="detected", read_before=read, read_after=read, score_after=0.99)
+
+    def erasure(image, regions):
+        mask = np.zeros(image.shape[:2], np.uint8)
+        return Erasure(image, mask, regions, [], [], 1, {"total": 1.0})
+
+    first = erasure(final, [region(erased_later, "文创礼品"), region(still_there, "Museum")])
+    joined = _joined(first, erasure(final, []))
+
+    assert not joined.regions[0].remains and joined.regions[1].remains
+    assert [r["region"] for r in joined.remaining] == [1] and "Museum" in joined.remaining[0]["read"]
+    assert not joined.clean and joined.passes == 2 and joined.timings["total"] == 2.0

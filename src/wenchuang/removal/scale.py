@@ -32,7 +32,7 @@ from wenchuang.images import paste_back, resize_image
 from wenchuang.layout.polygons import scale_polygon
 from wenchuang.ocr import get_detector
 from wenchuang.ocr.reader import line_height
-from wenchuang.removal.verified import Erasure, erase_text
+from wenchuang.removal.verified import Erasure, erase_text, read_back, still_read
 
 MAX_BOX = 100  # px: a text box taller than this (its short side) is erased on a reduced copy ...
 MIN_BOX = 40  # ... but never so reduced that the shortest box gets shorter than this
@@ -132,19 +132,25 @@ def erase_text_at_scale(
 
 def _joined(first: Erasure, second: Erasure) -> Erasure:
     """Two erasures one after the other (`second` made on `first.image`) as one: its image, both masks,
-    both passes' regions and rejections, and what is still readable after the second."""
+    both passes' regions and rejections, and what is still readable at the end. The first's regions are
+    read again on the final image (the second pass may have erased what the first left), so no region
+    reports text that is no longer there."""
     offset = len(first.regions)
     timings = dict(first.timings)
     for key, value in second.timings.items():
         timings[key] = timings.get(key, 0.0) + value
+    remaining = [
+        {**d, "region": None if d.get("region") is None else d["region"] + offset} for d in second.remaining
+    ]
+    stale = [(index, region) for index, region in enumerate(first.regions) if region.remains]
+    read_back(second.image, [region for _, region in stale])
+    remaining += [found for index, region in stale for found in still_read(region, index)]
     return Erasure(
         image=second.image,
         mask=np.maximum(first.mask, second.mask),
         regions=[*first.regions, *second.regions],
         rejected=[*first.rejected, *second.rejected],
-        remaining=[
-            {**d, "region": None if d.get("region") is None else d["region"] + offset} for d in second.remaining
-        ],
+        remaining=remaining,
         passes=first.passes + second.passes,
         timings=timings,
     )

@@ -341,12 +341,8 @@ def erase_text(
             erase(still, passes, widen=WIDEN_STEP * retry, band_first=True)
             _read_after(current, [e for e, _ in still])
         for index, entry in enumerate(done):
-            if any(r["region"] == index for r in remaining):
-                continue
-            if entry.line_remains:
-                remaining.append(_left(entry.polygon, entry.read_after, entry.score_after, index))
-            else:
-                remaining.extend(_left(d["polygon"], d["read"], d["score"], index) for d in entry.leftovers)
+            if not any(r["region"] == index for r in remaining):
+                remaining.extend(still_read(entry, index))
     timings["verify"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
     return Erasure(current, union, done, list(rejected.values()), remaining, passes, timings)
@@ -460,6 +456,21 @@ def _read_after(image: np.ndarray, entries: list[ErasedRegion]) -> None:
             found = {k: v for k, v in _left(window, read, conf, None).items() if k != "region"}
             # a window judged the picture read as a letter in an earlier retry stays apart while it reads
             (entry.in_picture if _key(found["polygon"]) in picture else entry.leftovers).append(found)
+
+
+def still_read(entry: ErasedRegion, index: int) -> list[dict]:
+    """What `Erasure.remaining` lists for a region (number `index`) after its read-back: the whole line
+    when it is still read, else each window along it that still reads its text."""
+    if entry.line_remains:
+        return [_left(entry.polygon, entry.read_after, entry.score_after, index)]
+    return [_left(d["polygon"], d["read"], d["score"], index) for d in entry.leftovers]
+
+
+def read_back(image: np.ndarray, regions: list[ErasedRegion]) -> None:
+    """Read regions erased earlier again on `image`, after later changes to it: their `read_after` and
+    `leftovers` are updated in place (then `remains` and `still_read` tell what is still there)."""
+    if regions:
+        _read_after(image, regions)
 
 
 def _key(polygon) -> tuple:

@@ -183,7 +183,7 @@ def test_two_passes_report_what_is_left_at_the_end():
     """A region of the first pass that read as text is read again once the second pass is done: text the
     second pass erased is not reported, text still there is (with the first pass's region number)."""
     from wenchuang.removal.scale import _joined
-    from wenchuang.removal.verified import Erasure, ErasedRegion
+    from wenchuang.removal.verified import ErasedRegion, Erasure
 
     final = np.full((300, 900, 3), 200, np.uint8)
     still_there = [(500, 180), (860, 180), (860, 250), (500, 250)]

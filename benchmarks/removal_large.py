@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--factor", type=float, default=5.0, help="enlargement of the 512 px photograph (default 5)")
     parser.add_argument("--out", help="write input.jpg and result.png here")
     args = parser.parse_args()
+    if not 1.5 <= args.factor <= 12:
+        parser.error(f"--factor must be between 1.5 and 12 (a photo larger than the 640 px the removal erases as it is), got {args.factor}")
     image, head, small = scene(args.factor)
     start = time.perf_counter()
     result = ClassicEngine().edit(DesignRequest(mode="edit", image=image, remove_all_text=True, seed=1))

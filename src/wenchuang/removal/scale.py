@@ -120,11 +120,11 @@ def erase_text_at_scale(
     if find_all:
         boxes += list(get_detector().detect_boxes(image))
     heights, edge = [line_height(box) for box in boxes], edge_width(image, boxes)
-    scale = working_scale(heights, edge)
     split = split_scale(heights, edge) if find_all and not regions else 1.0
     if split < 1.0:
         large = _erase_reduced(image, [], split, find_all=True, eraser=eraser)
         return _joined(large, erase_text(large.image, [], find_all=True, eraser=eraser)), split
+    scale = working_scale(heights, edge)
     if scale >= 1.0:
         return erase_text(image, list(regions), find_all=find_all, eraser=eraser), 1.0
     return _erase_reduced(image, regions, scale, find_all=find_all, eraser=eraser), scale

@@ -287,7 +287,7 @@ def erase_text(
     # read every erased region again; widen and refill where text is still read
     t0 = time.perf_counter()
     if done:
-        _read_after(current, done)
+        read_back(current, done)
         for retry in range(1, max_retries + 1):
             still = [(e, m) for e, m in zip(done, masks) if e.remains]
             if not still:
@@ -300,7 +300,7 @@ def erase_text(
             as_pass = [(e, m) for e, m in still if e.line_remains and reads_as_text(e.read_after, e.score_after)[0]]
             if as_pass:
                 erase(as_pass, passes, widen=WIDEN_STEP * (passes + retry))
-                _read_after(current, [e for e, _ in as_pass])
+                read_back(current, [e for e, _ in as_pass])
                 still = [(e, m) for e, m in still if all(e is not a for a, _ in as_pass)]
                 if not still:
                     continue
@@ -339,7 +339,7 @@ def erase_text(
             if not still:
                 continue
             erase(still, passes, widen=WIDEN_STEP * retry, band_first=True)
-            _read_after(current, [e for e, _ in still])
+            read_back(current, [e for e, _ in still])
         for index, entry in enumerate(done):
             if not any(r["region"] == index for r in remaining):
                 remaining.extend(still_read(entry, index))
@@ -440,8 +440,12 @@ def _overlapping(mask: np.ndarray, masks: list[np.ndarray]) -> int | None:
     return None
 
 
-def _read_after(image: np.ndarray, entries: list[ErasedRegion]) -> None:
-    """Read each region again: the whole line, and its `read_back_windows` (one batch for the recogniser)."""
+def read_back(image: np.ndarray, entries: list[ErasedRegion]) -> None:
+    """Read each region again on `image` (after its fill, or after later changes to the image): the whole
+    line and its `read_back_windows`, in one batch for the recogniser; `read_after` and `leftovers` are
+    updated in place (then `remains` and `still_read` tell what is still there)."""
+    if not entries:
+        return
     windows = [read_back_windows(e.polygon) for e in entries]
     polygons = [e.polygon for e in entries] + [w for ws in windows for w in ws]
     readings = read_lines(image, polygons)
@@ -464,13 +468,6 @@ def still_read(entry: ErasedRegion, index: int) -> list[dict]:
     if entry.line_remains:
         return [_left(entry.polygon, entry.read_after, entry.score_after, index)]
     return [_left(d["polygon"], d["read"], d["score"], index) for d in entry.leftovers]
-
-
-def read_back(image: np.ndarray, regions: list[ErasedRegion]) -> None:
-    """Read regions erased earlier again on `image`, after later changes to it: their `read_after` and
-    `leftovers` are updated in place (then `remains` and `still_read` tell what is still there)."""
-    if regions:
-        _read_after(image, regions)
 
 
 def _key(polygon) -> tuple:
